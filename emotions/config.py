@@ -1,0 +1,81 @@
+"""Run configuration: configs/base.yaml <- profiles/<profile>.yaml <- tasks/<task>.yaml <- -p overrides."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .labels import get_task
+from .paths import CONFIGS_DIR
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """Recursive dict merge; `over` wins; lists and scalars are replaced."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def _load_yaml(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def available_profiles(configs_dir: Path = CONFIGS_DIR) -> list[str]:
+    return sorted(p.stem for p in (configs_dir / "profiles").glob("*.yaml"))
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'train.transformer.epochs=3' -> (['train', 'transformer', 'epochs'], 3) (value parsed as YAML)."""
+    if "=" not in item:
+        raise ValueError(f"override {item!r} must look like key=value or section.key=value")
+    key, value = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ValueError(f"override {item!r} has an empty key")
+    return parts, yaml.safe_load(value) if value.strip() else ""
+
+
+def set_path(cfg: dict, parts: list[str], value: Any, *, strict: bool = True) -> None:
+    node = cfg
+    for i, p in enumerate(parts[:-1]):
+        if p not in node or not isinstance(node[p], dict):
+            if strict and p not in node:
+                raise KeyError(f"unknown config section {'.'.join(parts[:i + 1])!r}; known: {sorted(node)}")
+            node[p] = {}
+        node = node[p]
+    # deeper keys (e.g. train.transformer.epochs) are model options checked by the model itself
+    if strict and parts[-1] not in node and len(parts) == 2 and parts[0] != "common":
+        raise KeyError(f"unknown config key {'.'.join(parts)!r}; known in {'.'.join(parts[:-1])}: {sorted(node)}")
+    node[parts[-1]] = value
+
+
+def load_config(task: str, profile: str, overrides: Iterable[str] = (), configs_dir: Path = CONFIGS_DIR) -> dict:
+    """Merge the layers and apply `-p` overrides. Unknown keys in overrides are errors (typos)."""
+    get_task(task)
+    profile_path = configs_dir / "profiles" / f"{profile}.yaml"
+    if not profile_path.is_file():
+        raise ValueError(f"unknown profile {profile!r}; available: {', '.join(available_profiles(configs_dir))}")
+    cfg = _load_yaml(configs_dir / "base.yaml")
+    cfg = deep_merge(cfg, _load_yaml(profile_path))
+    task_path = configs_dir / "tasks" / f"{task}.yaml"
+    if task_path.is_file():
+        task_cfg = _load_yaml(task_path)
+        per_profile = task_cfg.pop("profiles", {}) or {}
+        cfg = deep_merge(cfg, task_cfg)
+        cfg = deep_merge(cfg, per_profile.get(profile, {}) or {})
+    cfg.setdefault("common", {})["task"] = task
+    cfg["common"]["profile"] = profile
+    for item in overrides:
+        parts, value = parse_override(item)
+        if len(parts) == 1:
+            parts = ["common", *parts]
+        set_path(cfg, parts, value)
+    return cfg

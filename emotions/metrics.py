@@ -1,0 +1,103 @@
+"""Metrics and decision thresholds (the competition metric: weighted F1, multilabel)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support, roc_auc_score)
+
+DEFAULT_GRID = np.round(np.arange(0.02, 0.981, 0.01), 4)
+
+
+def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The competition metric: sklearn weighted F1 on multilabel indicator matrices."""
+    return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
+
+
+def apply_thresholds(proba: np.ndarray, thresholds: Sequence[float] | np.ndarray | float,
+                     ensure_one: bool = False) -> np.ndarray:
+    """0/1 decisions; with `ensure_one`, a row with no label above threshold gets its top label."""
+    proba = np.asarray(proba, dtype=np.float64)
+    pred = (proba >= np.asarray(thresholds, dtype=np.float64)).astype(np.int64)
+    if ensure_one and len(pred):
+        empty = pred.sum(axis=1) == 0
+        pred[empty, proba[empty].argmax(axis=1)] = 1
+    return pred
+
+
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
+    """Per-class threshold maximising that class's F1.
+
+    Weighted F1 is a support-weighted sum of per-class F1s, so tuning each class alone
+    maximises it (before any `ensure_one` fix-up). Ties go to the threshold nearest 0.5.
+    """
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=np.float64)
+    out = np.full(y_true.shape[1], 0.5)
+    order = np.argsort(np.abs(grid - 0.5), kind="stable")  # prefer thresholds near 0.5 on ties
+    for j in range(y_true.shape[1]):
+        pos = y_true[:, j] == 1
+        if not pos.any():
+            continue
+        pred = proba[:, j][:, None] >= grid[None, :]                     # n x g
+        tp = (pred & pos[:, None]).sum(axis=0)
+        fp = (pred & ~pos[:, None]).sum(axis=0)
+        fn = pos.sum() - tp
+        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        best = order[np.argmax(f1[order])]
+        out[j] = float(grid[best])
+    return out
+
+
+def multilabel_report(y_true: np.ndarray, proba: np.ndarray, thresholds: Sequence[float],
+                      labels: Sequence[str], ensure_one: bool = False) -> dict:
+    """Per-class precision/recall/F1/ROC AUC/AP and weighted/macro/micro F1."""
+    y_true = np.asarray(y_true)
+    pred = apply_thresholds(proba, thresholds, ensure_one)
+    p, r, f, s = precision_recall_fscore_support(y_true, pred, average=None, zero_division=0)
+    per_class = {}
+    for j, name in enumerate(labels):
+        both = len(np.unique(y_true[:, j])) == 2
+        per_class[name] = {
+            "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(s[j]),
+            "roc_auc": float(roc_auc_score(y_true[:, j], proba[:, j])) if both else None,
+            "average_precision": float(average_precision_score(y_true[:, j], proba[:, j])) if both else None,
+            "threshold": float(np.asarray(thresholds, dtype=float).reshape(-1)[j]
+                               if np.ndim(thresholds) else thresholds),
+        }
+    aucs = [c["roc_auc"] for c in per_class.values() if c["roc_auc"] is not None]
+    return {
+        "n": int(len(y_true)),
+        "weighted_f1": weighted_f1(y_true, pred),
+        "macro_f1": float(f1_score(y_true, pred, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(y_true, pred, average="micro", zero_division=0)),
+        "mean_roc_auc": float(np.mean(aucs)) if aucs else None,
+        "mean_precision": float(np.mean(p)), "mean_recall": float(np.mean(r)),
+        "per_class": per_class,
+    }
+
+
+def singlelabel_report(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str]) -> dict:
+    """Accuracy, macro/weighted F1, one-vs-rest ROC AUC per class, confusion matrix."""
+    y_true = np.asarray(y_true)
+    pred = np.asarray(proba).argmax(axis=1)
+    onehot = np.eye(len(labels), dtype=np.int64)[y_true]
+    p, r, f, s = precision_recall_fscore_support(y_true, pred, labels=range(len(labels)), zero_division=0)
+    per_class = {}
+    for j, name in enumerate(labels):
+        both = len(np.unique(onehot[:, j])) == 2
+        per_class[name] = {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+                           "support": int(s[j]),
+                           "roc_auc": float(roc_auc_score(onehot[:, j], proba[:, j])) if both else None}
+    aucs = [c["roc_auc"] for c in per_class.values() if c["roc_auc"] is not None]
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, pred, average="weighted", zero_division=0)),
+        "macro_roc_auc": float(np.mean(aucs)) if aucs else None,
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(y_true, pred, labels=range(len(labels))).tolist(),
+    }

@@ -1,0 +1,78 @@
+"""Fast classical baseline: TF-IDF (words + character n-grams) and logistic regression, one-vs-rest."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from ..labels import TaskSpec
+from ..preprocess import PreprocessConfig
+from .base import Predictor, read_model_card
+
+log = logging.getLogger("emotions.baseline")
+
+DEFAULTS = dict(word_ngram_max=2, char_ngram_min=2, char_ngram_max=5, max_features=200_000,
+                min_df=1, C=4.0, class_weight="balanced", max_iter=2000)
+WEIGHTS_FILE = "baseline.joblib"
+
+
+class BaselinePredictor(Predictor):
+    kind = "baseline"
+
+    def __init__(self, word_vec: TfidfVectorizer, char_vec: TfidfVectorizer, clf, **kwargs):
+        super().__init__(**kwargs)
+        self.word_vec, self.char_vec, self.clf = word_vec, char_vec, clf
+
+    def features(self, texts: Sequence[str]):
+        return hstack([self.word_vec.transform(texts), self.char_vec.transform(texts)]).tocsr()
+
+    def predict_proba_clean(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.clf.predict_proba(self.features(list(texts))), dtype=np.float64)
+
+    def save_weights(self, model_dir: Path) -> None:
+        joblib.dump({"word_vec": self.word_vec, "char_vec": self.char_vec, "clf": self.clf},
+                    model_dir / WEIGHTS_FILE)
+
+
+def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params: dict,
+          out_dir: Path) -> BaselinePredictor:
+    p = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+    prep = PreprocessConfig.from_dict(params.get("preprocess"))
+    labels = list(spec.labels)
+    t0 = time.perf_counter()
+    shell = BaselinePredictor(None, None, None, labels=labels, multilabel=spec.multilabel, preprocess=prep,
+                              task=spec.name, params=p)
+    texts = shell.preprocess(train_df["text"].tolist())
+    word_vec = TfidfVectorizer(ngram_range=(1, p["word_ngram_max"]), min_df=p["min_df"],
+                               max_features=p["max_features"], sublinear_tf=True)
+    char_vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(p["char_ngram_min"], p["char_ngram_max"]),
+                               min_df=p["min_df"], max_features=p["max_features"], sublinear_tf=True)
+    x = hstack([word_vec.fit_transform(texts), char_vec.fit_transform(texts)]).tocsr()
+    y = train_df[labels].to_numpy()
+    lr = LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=p["max_iter"])
+    if spec.multilabel:
+        clf = OneVsRestClassifier(lr, n_jobs=None).fit(x, y)
+    else:
+        clf = lr.fit(x, y.argmax(axis=1))
+    model = BaselinePredictor(word_vec, char_vec, clf, labels=labels, multilabel=spec.multilabel,
+                              preprocess=prep, task=spec.name, params=p)
+    log.info("baseline trained on %d texts, %d features in %.1fs", len(texts), x.shape[1], time.perf_counter() - t0)
+    model.tune(tune_df)
+    model.save(out_dir)
+    return model
+
+
+def load(model_dir: Path) -> BaselinePredictor:
+    card = read_model_card(model_dir)
+    parts = joblib.load(model_dir / WEIGHTS_FILE)
+    return BaselinePredictor(parts["word_vec"], parts["char_vec"], parts["clf"], **Predictor.card_kwargs(card))

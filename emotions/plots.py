@@ -1,0 +1,205 @@
+"""EDA and evaluation figures (matplotlib); each function returns a Figure for Stage.figure()."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from itertools import combinations
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend() if "inline" in matplotlib.get_backend() else "Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+Frames = Mapping[str, pd.DataFrame]
+
+
+def _labelled(frames: Frames, labels: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Splits that carry labels (the test file's are all zero)."""
+    return {k: v for k, v in frames.items() if set(labels) <= set(v.columns) and v[list(labels)].to_numpy().any()}
+
+
+def class_counts(frames: Frames, labels: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({k: v[list(labels)].sum(axis=0) for k, v in _labelled(frames, labels).items()})
+
+
+def plot_class_histogram(frames: Frames, labels: Sequence[str]):
+    """Share of texts carrying each label, per split."""
+    shares = pd.DataFrame({k: v[list(labels)].mean(axis=0) for k, v in _labelled(frames, labels).items()})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    shares.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylabel("share of texts")
+    ax.set_title("Labels per split")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def label_pairs(df: pd.DataFrame, labels: Sequence[str], top: int = 10) -> pd.DataFrame:
+    """Most frequent co-occurring label pairs."""
+    y = df[list(labels)].to_numpy()
+    rows = [(a, b, int((y[:, i] & y[:, j]).sum())) for (i, a), (j, b) in combinations(enumerate(labels), 2)]
+    out = pd.DataFrame(rows, columns=["label_a", "label_b", "texts"]).sort_values("texts", ascending=False)
+    return out[out.texts > 0].head(top).reset_index(drop=True)
+
+
+def plot_cooccurrence(df: pd.DataFrame, labels: Sequence[str], title: str = "Label co-occurrence"):
+    y = df[list(labels)].to_numpy()
+    m = y.T @ y
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(np.log1p(m), cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="w", fontsize=8)
+    ax.set_title(title + " (diagonal: label counts)")
+    fig.colorbar(im, ax=ax, label="log(1 + texts)")
+    return fig
+
+
+def plot_labels_per_text(frames: Frames, labels: Sequence[str]):
+    data = {k: v[list(labels)].sum(axis=1).value_counts(normalize=True).sort_index()
+            for k, v in _labelled(frames, labels).items()}
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    pd.DataFrame(data).fillna(0).plot.bar(ax=ax, rot=0)
+    ax.set_xlabel("labels on a text")
+    ax.set_ylabel("share of texts")
+    ax.set_title("Labels per text")
+    return fig
+
+
+def length_stats(frames: Frames) -> pd.DataFrame:
+    return pd.DataFrame({k: v["text"].astype(str).str.split().str.len().describe() for k, v in frames.items()}).T
+
+
+def plot_text_length(frames: Frames, clip: int = 60):
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bins = np.arange(0, clip + 2)
+    for name, df in frames.items():
+        words = df["text"].astype(str).str.split().str.len().clip(upper=clip)
+        ax.hist(words, bins=bins, histtype="step", density=True, linewidth=1.5, label=f"{name} (n={len(df)})")
+    ax.set_xlabel(f"words per text (clipped at {clip})")
+    ax.set_ylabel("density")
+    ax.set_title("Text length per split")
+    ax.legend()
+    return fig
+
+
+def char_class(ch: str) -> str:
+    """Coarse alphabet classes used to compare splits (ASR test text has no capitals or punctuation)."""
+    if ch.isspace():
+        return "space"
+    if ch.isdigit():
+        return "digit"
+    if ch.isalpha():
+        name = unicodedata.name(ch, "")
+        script = "cyrillic" if "CYRILLIC" in name else "latin" if "LATIN" in name else "other letter"
+        return f"{script} {'upper' if ch.isupper() else 'lower'}" if script != "other letter" else script
+    cat = unicodedata.category(ch)
+    if cat.startswith("P"):
+        return "punctuation"
+    if cat == "So":
+        return "emoji/symbol"
+    return "other"
+
+
+def alphabet_table(frames: Frames) -> pd.DataFrame:
+    """Share of characters in each class, per split."""
+    table = {}
+    for name, df in frames.items():
+        counts = Counter(char_class(c) for c in "".join(df["text"].astype(str)))
+        total = sum(counts.values()) or 1
+        table[name] = {k: v / total for k, v in counts.items()}
+    return pd.DataFrame(table).fillna(0.0).sort_index()
+
+
+def plot_alphabet(frames: Frames):
+    table = alphabet_table(frames).drop(index=["space", "cyrillic lower"], errors="ignore")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    table.plot.bar(ax=ax, rot=30)
+    ax.set_ylabel("share of characters")
+    ax.set_title("Alphabet per split (space and lowercase Cyrillic left out)")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_per_class_scores(report: Mapping, title: str = "Per-class scores"):
+    """Bar chart of precision/recall/F1 per class from a metrics report."""
+    per = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1"]].astype(float)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    per.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_pr_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], thresholds: Sequence[float]):
+    """Precision-recall curve per class, with the tuned threshold's operating point marked."""
+    from sklearn.metrics import precision_recall_curve
+
+    n = len(labels)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3 * rows), squeeze=False)
+    for j, name in enumerate(labels):
+        ax = axes[j // cols][j % cols]
+        if y_true[:, j].any():
+            p, r, _ = precision_recall_curve(y_true[:, j], proba[:, j])
+            ax.plot(r, p)
+            pred = proba[:, j] >= thresholds[j]
+            tp = (pred & (y_true[:, j] == 1)).sum()
+            ax.plot(tp / max(y_true[:, j].sum(), 1), tp / max(pred.sum(), 1), "o", color="C3",
+                    label=f"t={thresholds[j]:.2f}")
+            ax.legend(loc="lower left", fontsize=8)
+        ax.set_title(name)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_threshold_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str],
+                          thresholds: Sequence[float]):
+    """F1 of each class as a function of its decision threshold (tuned values marked)."""
+    grid = np.linspace(0.02, 0.98, 49)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for j, name in enumerate(labels):
+        pos = y_true[:, j] == 1
+        if not pos.any():
+            continue
+        pred = proba[:, j][:, None] >= grid[None, :]
+        tp = (pred & pos[:, None]).sum(0)
+        f1 = 2 * tp / np.maximum(pred.sum(0) + pos.sum(), 1)
+        line, = ax.plot(grid, f1, label=name)
+        ax.axvline(thresholds[j], color=line.get_color(), linestyle=":", alpha=0.7)
+    ax.set_xlabel("threshold")
+    ax.set_ylabel("F1")
+    ax.set_title("F1 per class vs threshold (dotted: tuned on tune split)")
+    ax.legend(ncol=4, fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], title: str = "Confusion matrix"):
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(cm / np.maximum(cm.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="w" if cm[i, j] > cm[i].sum() / 2 else "k")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="share of true class")
+    return fig

@@ -1,0 +1,252 @@
+"""Execute the pipeline's notebooks in order with papermill (the logic behind run_all.py)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import available_profiles, load_config
+from .io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
+from .labels import TASKS
+from .paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
+from .stage import manifest_path, read_manifest
+
+log = logging.getLogger("emotions.runner")
+
+COMMON_PARAMS = ("run_dir", "data_dir", "task", "seed", "run_id", "profile")
+
+
+def section_of(stage: str) -> str:
+    """'04_train' -> 'train' (the config section holding that stage's parameters)."""
+    return stage.split("_", 1)[1] if "_" in stage and stage.split("_", 1)[0].isdigit() else stage
+
+
+def notebook_parameters(nb_path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(nb_path)).keys())
+
+
+def stage_parameters(cfg: dict, stage: str, declared: set[str], common: dict[str, Any]) -> dict[str, Any]:
+    """What papermill injects: common values, the stage's section, and any top-level section the notebook names."""
+    params = {k: v for k, v in common.items() if k in declared}
+    section = cfg.get(section_of(stage), {}) or {}
+    unknown = sorted(set(section) - declared)
+    if unknown:
+        raise ValueError(f"config section {section_of(stage)!r} has key(s) {unknown} that notebook {stage} "
+                         f"does not take; its parameters are {sorted(declared)}")
+    params.update(section)
+    for name in declared - set(params):
+        if name in cfg and name not in ("stages",):
+            params[name] = cfg[name]
+    return params
+
+
+def state_path(run_dir: Path, stage: str) -> Path:
+    return manifest_path(run_dir, stage).with_suffix(".state.json")
+
+
+def is_up_to_date(run_dir: Path, stage: str, fingerprint: dict) -> tuple[bool, str]:
+    """A stage is skipped when its parameters, notebook, inputs and outputs match its last success."""
+    state_file = state_path(run_dir, stage)
+    manifest = read_manifest(run_dir, stage)
+    if manifest is None or not state_file.is_file():
+        return False, "never ran"
+    state = read_json(state_file)
+    if state.get("fingerprint") != fingerprint:
+        return False, "parameters or notebook changed"
+    for kind in ("inputs", "outputs"):
+        for name, rec in manifest.get(kind, {}).items():
+            if path_fingerprint(rec["path"]) != rec["sha256"]:
+                return False, f"{kind[:-1]} {name!r} changed"
+    return True, "unchanged"
+
+
+def archive_stage(run_dir: Path, stage: str, executed_nb: Path) -> Path | None:
+    """Move a stage's earlier outputs, notebook and manifest to history/ so nothing is overwritten."""
+    manifest = read_manifest(run_dir, stage)
+    items = [Path(r["path"]) for r in (manifest or {}).get("outputs", {}).values()]
+    items += [Path(f) for f in (manifest or {}).get("figures", [])]
+    items += [executed_nb, manifest_path(run_dir, stage), state_path(run_dir, stage)]
+    items = [p for p in items if p.exists()]
+    if not items:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    dest_root = run_dir / "history" / f"{stamp}-{stage}"
+    for p in items:
+        try:
+            rel = p.resolve().relative_to(run_dir.resolve())
+        except ValueError:
+            continue  # never move anything outside the run folder
+        dest = dest_root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(p), str(dest))
+    return dest_root
+
+
+def default_run_id(task: str, profile: str, data_dir: Path) -> str:
+    """One run folder per task, profile and data root: a changed parameter re-runs only the
+    stages it affects there (their earlier outputs move to history/); --run-id starts another."""
+    name = "demo" if data_dir == DEMO_DATA_DIR.resolve() else data_dir.name
+    return f"{task}-{profile}-{name}-{stable_hash(str(data_dir))[:6]}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_all.py",
+        description="Run the pipeline's notebooks in order with papermill: EDA -> extend -> augment -> "
+                    "train -> evaluate -> submission. Each run lives in runs/<run-id>/.")
+    p.add_argument("--task", default="cryptonite", choices=sorted(TASKS), help="task (default: cryptonite)")
+    p.add_argument("--profile", default="default",
+                   help=f"config profile: {', '.join(available_profiles()) or 'default'} (default: default)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"data root with the layout of ../shared/data (default: the demo set {DEMO_DATA_DIR.relative_to(PROJECT_ROOT)})")
+    p.add_argument("--only", metavar="STAGE", help="run just this stage (e.g. 04_train or train)")
+    p.add_argument("--from", dest="from_stage", metavar="STAGE", help="run from this stage on")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. -p train.model=transformer -p seed=7 (repeatable)")
+    p.add_argument("--run-id", help="run folder name under runs/ (default: derived from task, profile, config, data)")
+    p.add_argument("--force", action="store_true", help="re-run stages even if nothing changed")
+    p.add_argument("--submit", action="store_true", help="after the run, submit submissions/submission.csv with the Kaggle CLI")
+    p.add_argument("--list", action="store_true", help="print the stages and the merged config, then exit")
+    return p
+
+
+def _match_stage(name: str, stages: list[str]) -> str:
+    for s in stages:
+        if name in (s, section_of(s), s.split("_", 1)[0]):
+            return s
+    raise SystemExit(f"error: unknown stage {name!r}; stages: {', '.join(stages)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        cfg = load_config(args.task, args.profile, args.params)
+    except (ValueError, KeyError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    data_dir = (args.data_dir or DEMO_DATA_DIR).resolve()
+    if not data_dir.is_dir():
+        print(f"error: data directory {data_dir} does not exist", file=sys.stderr)
+        return 2
+    stages: list[str] = list(cfg.get("stages", []))
+    if args.only:
+        stages = [_match_stage(args.only, stages)]
+    elif args.from_stage:
+        first = _match_stage(args.from_stage, stages)
+        stages = stages[stages.index(first):]
+    run_id = args.run_id or default_run_id(args.task, args.profile, data_dir)
+    run_dir = RUNS_DIR / run_id
+    if args.list:
+        print(f"run folder: {run_dir}\nstages: {', '.join(stages)}\n")
+        print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+        return 0
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "notebooks").mkdir(exist_ok=True)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    params_file = run_dir / "params.yaml"
+    cfg_text = yaml.safe_dump({"data_dir": str(data_dir), **cfg}, sort_keys=False, allow_unicode=True)
+    if params_file.exists() and params_file.read_text(encoding="utf-8") != cfg_text:
+        old = run_dir / "history" / f"params-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}.yaml"
+        old.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(params_file), old)
+    write_text_atomic(params_file, cfg_text)
+
+    common = {"run_dir": str(run_dir), "data_dir": str(data_dir), "run_id": run_id,
+              "submissions_dir": str(SUBMISSIONS_DIR), **cfg.get("common", {})}
+    env_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = env_path  # the kernels import the package from this checkout
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    print(f"run {run_id}: task {args.task}, profile {args.profile}, data {data_dir}")
+    print(f"run folder: {run_dir}")
+    t_run = time.time()
+    for i, stage in enumerate(stages, 1):
+        nb = NOTEBOOKS_DIR / f"{stage}.ipynb"
+        if not nb.is_file():
+            print(f"error: notebook {nb} not found", file=sys.stderr)
+            return 2
+        executed = run_dir / "notebooks" / nb.name
+        try:
+            params = stage_parameters(cfg, stage, notebook_parameters(nb), common)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        fingerprint = {"params": stable_hash(params), "notebook": file_sha256(nb)}
+        up_to_date, why = is_up_to_date(run_dir, stage, fingerprint)
+        prefix = f"[{i}/{len(stages)}] {stage}"
+        if up_to_date and not args.force:
+            print(f"{prefix}: skipped ({why} since its last success)")
+            continue
+        moved = archive_stage(run_dir, stage, executed)
+        reason = "forced" if args.force and up_to_date else why
+        print(f"{prefix}: running ({reason})" + (f"; earlier outputs kept in {moved.relative_to(run_dir)}" if moved else ""),
+              flush=True)
+        t0 = time.time()
+        ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
+        if not ok:
+            print(f"{prefix}: FAILED after {time.time() - t0:.1f}s. The traceback is in the executed notebook "
+                  f"{executed} (log: {run_dir / 'logs' / (stage + '.log')})", file=sys.stderr)
+            return 1
+        if read_manifest(run_dir, stage) is None:
+            print(f"{prefix}: FAILED: the notebook did not write its manifest ({manifest_path(run_dir, stage)})",
+                  file=sys.stderr)
+            return 1
+        write_json_atomic(state_path(run_dir, stage), {"fingerprint": fingerprint, "finished": time.time()})
+        print(f"{prefix}: done in {time.time() - t0:.1f}s (elapsed {time.time() - t_run:.1f}s)", flush=True)
+    _summary(run_dir, args, time.time() - t_run)
+    if args.submit:
+        from .submission import kaggle_submit
+
+        sub = SUBMISSIONS_DIR / "submission.csv"
+        if not sub.is_file():
+            print(f"error: {sub} not found; run the submission stage first", file=sys.stderr)
+            return 1
+        kaggle_submit(sub, f"emotions run {run_id}")
+    return 0
+
+
+def _execute(nb: Path, executed: Path, params: dict, log_file: Path) -> bool:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        with open(log_file, "w", encoding="utf-8") as out:
+            papermill.execute_notebook(
+                str(nb), str(executed), parameters=params, cwd=str(NOTEBOOKS_DIR), kernel_name="python3",
+                progress_bar=sys.stdout.isatty(), stdout_file=out, stderr_file=out, log_output=False,
+                # keep the kernel's own start-up chatter out of the run's output
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        return True
+    except PapermillExecutionError as e:
+        print(f"  {e.ename}: {e.evalue}", file=sys.stderr)
+        return False
+    except Exception as e:  # kernel died, notebook unreadable, ...
+        print(f"  {type(e).__name__}: {e}", file=sys.stderr)
+        return False
+
+
+def _summary(run_dir: Path, args: argparse.Namespace, seconds: float) -> None:
+    print(f"finished in {seconds:.1f}s; run folder {run_dir}")
+    metrics_file = run_dir / "metrics.json"
+    if metrics_file.is_file():
+        m = read_json(metrics_file)
+        head = m.get("holdout", {})
+        keys = [k for k in ("weighted_f1", "macro_f1", "micro_f1", "accuracy", "mean_roc_auc", "macro_roc_auc")
+                if head.get(k) is not None]
+        if keys:
+            print("holdout: " + ", ".join(f"{k} {head[k]:.4f}" for k in keys))
+    sub = run_dir / "submission.csv"
+    if sub.is_file():
+        print(f"submission: {SUBMISSIONS_DIR / 'submission.csv'} (copy in {sub})")

@@ -1,0 +1,119 @@
+"""The stage contract, used from inside notebooks.
+
+A stage reads only named inputs, writes only into the run folder, and ends by writing a
+manifest (`manifests/<stage>.json`: inputs and outputs with sha256, figures, key numbers).
+`run_all.py` uses the manifest to skip a stage whose inputs and parameters are unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .io import path_fingerprint, read_json, write_csv_atomic, write_json_atomic
+from .paths import IMG_DIR
+
+MANIFESTS = "manifests"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Show the package's log lines in notebooks and scripts (one line each, no timestamps noise)."""
+    root = logging.getLogger("emotions")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def manifest_path(run_dir: str | Path, stage: str) -> Path:
+    return Path(run_dir) / MANIFESTS / f"{stage}.json"
+
+
+class Stage:
+    """Records what a notebook stage reads and writes; `finish()` writes its manifest."""
+
+    def __init__(self, name: str, run_dir: str | Path, task: str = "", publish_figures: bool = True):
+        self.name, self.task = name, task
+        self.run_dir = Path(run_dir).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.inputs: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self.figures: list[str] = []
+        self.metrics: dict[str, Any] = {}
+        self.publish_figures = publish_figures
+        self.started = time.time()
+        setup_logging()
+
+    # --- paths ------------------------------------------------------------------------------
+    def path(self, rel: str) -> Path:
+        """A path inside the run folder."""
+        p = self.run_dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def input(self, name: str, path: str | Path) -> Path:
+        """Declare an input (an earlier stage's output or a user file); raises if it is missing."""
+        p = Path(path)
+        if not p.is_absolute() and not p.exists():
+            p = self.run_dir / p
+        if not p.exists():
+            raise FileNotFoundError(f"stage {self.name}: input {name!r} not found at {p}; "
+                                    "run the earlier stages first (python run_all.py --from ...)")
+        self.inputs[name] = str(p.resolve())
+        return p
+
+    def output(self, name: str, rel: str) -> Path:
+        """Declare an output inside the run folder and return its path."""
+        p = self.path(rel)
+        self.outputs[name] = str(p)
+        return p
+
+    # --- convenience I/O ----------------------------------------------------------------------
+    def read_csv(self, name: str, path: str | Path) -> pd.DataFrame:
+        return pd.read_csv(self.input(name, path), keep_default_na=False)
+
+    def write_csv(self, name: str, rel: str, df: pd.DataFrame) -> Path:
+        return write_csv_atomic(self.output(name, rel), df)
+
+    def write_json(self, name: str, rel: str, obj: Any) -> Path:
+        return write_json_atomic(self.output(name, rel), obj)
+
+    def figure(self, fig, name: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure in the run folder (img/) and publish a copy to the project's img/<task>/."""
+        p = self.path(f"img/{name}.png")
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        self.figures.append(str(p))
+        if self.publish_figures:
+            dest = IMG_DIR / (self.task or "misc") / f"{name}.png"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, dest)
+        return p
+
+    def finish(self, **metrics: Any) -> dict:
+        """Write the manifest (with hashes of every input and output) and return it."""
+        self.metrics.update(metrics)
+        manifest = {
+            "stage": self.name, "task": self.task,
+            "inputs": {k: {"path": v, "sha256": path_fingerprint(v)} for k, v in self.inputs.items()},
+            "outputs": {k: {"path": v, "sha256": path_fingerprint(v)} for k, v in self.outputs.items()},
+            "figures": self.figures, "metrics": self.metrics,
+            "seconds": round(time.time() - self.started, 2),
+        }
+        missing = [k for k, v in manifest["outputs"].items() if v["sha256"] is None]
+        if missing:
+            raise RuntimeError(f"stage {self.name}: declared output(s) {missing} were not written")
+        write_json_atomic(manifest_path(self.run_dir, self.name), manifest)
+        return manifest
+
+
+def read_manifest(run_dir: str | Path, stage: str) -> dict | None:
+    p = manifest_path(run_dir, stage)
+    return read_json(p) if p.is_file() else None

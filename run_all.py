@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""Run the whole pipeline (papermill notebooks in order). `python run_all.py --help` for options."""
+
+import sys
+
+from emotions.runner import main
+
+if __name__ == "__main__":
+    sys.exit(main())
