@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PROJECT_ROOT: Path = Path(__file__).resolve().parents[1]
 CONFIGS_DIR: Path = PROJECT_ROOT / "configs"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 RUNS_DIR: Path = PROJECT_ROOT / "runs"
-IMG_DIR: Path = PROJECT_ROOT / "img"
+IMG_DIR: Path = Path(os.environ.get("EMOTIONS_IMG_DIR", PROJECT_ROOT / "img"))  # figures gallery
 SUBMISSIONS_DIR: Path = PROJECT_ROOT / "submissions"
 MODELS_DIR: Path = PROJECT_ROOT / "models"          # converted / downloaded encoders (git-ignored)
 CACHE_DIR: Path = PROJECT_ROOT / ".cache"           # e.g. back-translation cache (git-ignored)

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. -p train.model=transformer -p seed=7 (repeatable)")
     p.add_argument("--run-id", help="run folder name under runs/ (default: derived from task, profile, config, data)")
+    p.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where run folders go (default: runs/)")
+    p.add_argument("--submissions-dir", type=Path, default=SUBMISSIONS_DIR,
+                   help="where submission.csv and per-run copies go (default: submissions/)")
     p.add_argument("--force", action="store_true", help="re-run stages even if nothing changed")
     p.add_argument("--submit", action="store_true", help="after the run, submit submissions/submission.csv with the Kaggle CLI")
     p.add_argument("--list", action="store_true", help="print the stages and the merged config, then exit")
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         first = _match_stage(args.from_stage, stages)
         stages = stages[stages.index(first):]
     run_id = args.run_id or default_run_id(args.task, args.profile, data_dir)
-    run_dir = RUNS_DIR / run_id
+    run_dir = args.runs_dir.resolve() / run_id
     if args.list:
         print(f"run folder: {run_dir}\nstages: {', '.join(stages)}\n")
         print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(params_file, cfg_text)
 
     common = {"run_dir": str(run_dir), "data_dir": str(data_dir), "run_id": run_id,
-              "submissions_dir": str(SUBMISSIONS_DIR), **cfg.get("common", {})}
+              "submissions_dir": str(args.submissions_dir.resolve()), **cfg.get("common", {})}
     env_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     os.environ["PYTHONPATH"] = env_path  # the kernels import the package from this checkout
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.submit:
         from .submission import kaggle_submit
 
-        sub = SUBMISSIONS_DIR / "submission.csv"
+        sub = args.submissions_dir / "submission.csv"
         if not sub.is_file():
             print(f"error: {sub} not found; run the submission stage first", file=sys.stderr)
             return 1
@@ -249,4 +252,4 @@ def _summary(run_dir: Path, args: argparse.Namespace, seconds: float) -> None:
             print("holdout: " + ", ".join(f"{k} {head[k]:.4f}" for k in keys))
     sub = run_dir / "submission.csv"
     if sub.is_file():
-        print(f"submission: {SUBMISSIONS_DIR / 'submission.csv'} (copy in {sub})")
+        print(f"submission: {args.submissions_dir / 'submission.csv'} (copy in {sub})")

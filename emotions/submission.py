@@ -53,7 +53,7 @@ def validate_submission(sub: pd.DataFrame, template: pd.DataFrame, labels: Seque
         bad = ~col.isin([0, 1])
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SubmissionError(f"row {i + 1}: {name!r} = {col.iloc[i]!r}, must be 0 or 1")
+            raise SubmissionError(f"row {i + 1}: {name!r} = {col.iloc[i]}, must be 0 or 1")
 
 
 def validate_submission_file(path: str | Path, template_path: str | Path, labels: Sequence[str]) -> pd.DataFrame:

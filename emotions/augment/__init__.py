@@ -1,0 +1,185 @@
+"""Training-set augmentation with per-class budgets: back-translation, synonyms, ASR noise.
+
+    frame, report = augment_training_set(train, labels=CRYPTONITE_LABELS, params=params, seed=0,
+                                         cache_dir=CACHE_DIR)
+
+Augmented rows copy the labels of their source row and get `source = "aug:<method>"`. Budgets
+(rows added per class, all methods together) are never exceeded: a row counts toward each of its
+labels (see emotions.augment.budget). Methods run in the order back-translation, synonyms, ASR
+noise; each gets its weight's share of the budget still left, so what a skipped or exhausted
+method leaves goes to the later ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..leaks import match_keys
+from .asr_noise import ASR_NOISE_DEFAULTS, AsrNoise
+from .backtranslate import (DEFAULT_BACKWARD, DEFAULT_FORWARD, BackTranslator, CachedTranslator,
+                            MarianTranslator, Translator, TranslatorUnavailable, make_back_translator)
+from .budget import class_budgets, fill_quota, split_quota
+from .synonyms import NavecNeighbours, SynonymReplacer, is_russian, wordnet_synonyms
+
+log = logging.getLogger("emotions.augment")
+
+METHOD_ORDER = ["backtranslation", "synonyms", "asr_noise"]
+AUGMENT_DEFAULTS: dict[str, Any] = {
+    "budget": "auto",          # "auto" or {label: rows to add}; labels not named get 0
+    "factor": 2.0,             # auto: target rows per class = min(max_count, factor * count)
+    "max_count": None,         # auto: cap of the target; None = the largest class's count
+    "from_sources": None,      # augment only rows whose `source` is in this list (None: all rows)
+    "methods": {
+        "backtranslation": {
+            "enabled": True, "weight": 1.0,
+            "forward": DEFAULT_FORWARD, "backward": DEFAULT_BACKWARD,   # HF ids or local folders
+            "batch_size": 16, "max_length": 256, "num_beams": 1, "device": "cpu",
+            "allow_download": True,                                    # try the hub when not cached
+        },
+        "synonyms": {
+            "enabled": True, "weight": 1.0, "max_per_row": 2,
+            "p": 0.2, "max_replacements": 2,                           # per eligible word / per text
+            "vocab_size": 50_000, "top_k": 5, "min_similarity": 0.55, "emotion_similarity": 0.45,
+            "english": True,                                           # WordNet for English rows
+        },
+        "asr_noise": {"enabled": True, "weight": 1.0, "max_per_row": 2, **ASR_NOISE_DEFAULTS},
+    },
+}
+
+
+def augment_params(params: dict | None) -> dict:
+    """Params with defaults filled in (methods merged key by key); unknown keys raise."""
+    out = copy.deepcopy(AUGMENT_DEFAULTS)
+    params = dict(params or {})
+    unknown = set(params) - set(out)
+    if unknown:
+        raise ValueError(f"unknown augmentation option(s) {sorted(unknown)}; known: {sorted(out)}")
+    methods = params.pop("methods", None) or {}
+    out.update(params)
+    for name, cfg in methods.items():
+        if name not in out["methods"]:
+            raise ValueError(f"unknown augmentation method {name!r}; known: {METHOD_ORDER}")
+        cfg = {"enabled": cfg} if isinstance(cfg, bool) else dict(cfg or {})
+        bad = set(cfg) - set(out["methods"][name])
+        if bad:
+            raise ValueError(f"methods.{name}: unknown option(s) {sorted(bad)}; known: {sorted(out['methods'][name])}")
+        out["methods"][name].update(cfg)
+    return out
+
+
+def _make_method(name: str, cfg: dict, seed: int, cache_dir: Path | None, translators: dict | None):
+    """(transform, eligible(text) -> bool, deterministic) or None with one log line when unavailable."""
+    if name == "backtranslation":
+        bt = make_back_translator(cfg, cache_dir, translators)
+        return bt, is_russian, True
+    if name == "synonyms":
+        russian = None
+        try:
+            russian = NavecNeighbours(vocab_size=cfg["vocab_size"], top_k=cfg["top_k"],
+                                      min_similarity=cfg["min_similarity"],
+                                      emotion_similarity=cfg["emotion_similarity"])
+        except Exception as e:  # natasha / navec missing
+            log.warning("synonyms (ru): navec embeddings from natasha not available (%s); skipped", e)
+        english = wordnet_synonyms() if cfg["english"] else None
+        if russian is None and english is None:
+            return None
+        rep = SynonymReplacer(russian=russian, english=english, p=cfg["p"],
+                              max_replacements=cfg["max_replacements"], seed=seed)
+        return rep, rep.can_handle, False
+    if name == "asr_noise":
+        noise = AsrNoise(seed=seed, **{k: cfg[k] for k in ASR_NOISE_DEFAULTS})
+        return noise, is_russian, False
+    raise ValueError(name)
+
+
+def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: dict | None, seed: int = 0,
+                         cache_dir: Path | None, translators: dict[str, Translator] | None = None
+                         ) -> tuple[pd.DataFrame, dict]:
+    """Add augmented rows to `train` within per-class budgets; return (frame, report).
+
+    `params`: see AUGMENT_DEFAULTS (merged key by key). `cache_dir`: where the back-translation
+    cache lives (None: no cache). `translators`: {"forward": T, "backward": T} to use instead of
+    MarianMT (tests, other engines). Output: `train` rows (with `source`, "train" if it had none)
+    then the new rows.
+    """
+    labels = list(labels)
+    p = augment_params(params)
+    missing = [c for c in ["text", *labels] if c not in train.columns]
+    if missing:
+        raise ValueError(f"training frame lacks column(s) {missing}")
+    base = train[["text", *labels]].copy().reset_index(drop=True)
+    base["source"] = train["source"].to_numpy() if "source" in train.columns else "train"
+    y = base[labels].to_numpy(dtype=np.int64)
+    texts = base["text"].astype(str).tolist()
+    budget = class_budgets(y, labels, p["budget"], p["factor"], p["max_count"])
+    remaining = budget.copy()
+    seen = set(match_keys(texts))
+    from_ok = np.ones(len(base), dtype=bool) if p["from_sources"] is None else \
+        base["source"].isin(list(p["from_sources"])).to_numpy()
+
+    enabled = [m for m in METHOD_ORDER if p["methods"][m]["enabled"]]
+    report: dict[str, Any] = {
+        "labels": labels, "params": p, "seed": seed,
+        "rows_before": len(base), "label_counts_before": dict(zip(labels, y.sum(axis=0).tolist())),
+        "budget": dict(zip(labels, budget.tolist())), "methods": {},
+    }
+    new_frames = []
+    for k, name in enumerate(enabled):
+        cfg = p["methods"][name]
+        weight_left = sum(p["methods"][m]["weight"] for m in enabled[k:])
+        quota = split_quota(remaining, cfg["weight"], weight_left, last=(k == len(enabled) - 1))
+        rep: dict[str, Any] = {"status": "ok", "quota": dict(zip(labels, quota.tolist())), "rows_added": 0,
+                               "added_per_class": dict.fromkeys(labels, 0)}
+        report["methods"][name] = rep
+        if quota.sum() == 0:
+            rep["status"] = "nothing to do (no budget left)"
+            continue
+        made = _make_method(name, cfg, seed + 1000 * (k + 1), cache_dir, translators)
+        if made is None:
+            rep["status"] = "skipped: not available"
+            continue
+        transform, eligible_fn, deterministic = made
+        eligible = from_ok & np.array([eligible_fn(t) for t in texts], dtype=bool)
+        rng = np.random.default_rng(seed + 17 * (k + 1))
+        before = quota.copy()
+        pairs = fill_quota(y, texts, eligible, quota, transform, seen, rng,
+                           max_per_row=int(cfg.get("max_per_row", 1)), deterministic=deterministic)
+        if getattr(transform, "unavailable", None):
+            rep["status"] = f"skipped: {transform.unavailable}"
+        used = before - quota
+        remaining -= used
+        assert (remaining >= 0).all()
+        rep["rows_added"] = len(pairs)
+        rep["added_per_class"] = dict(zip(labels, used.tolist()))
+        if isinstance(transform, BackTranslator):
+            rep["model_calls"] = {"forward": getattr(transform.forward, "model_calls", None),
+                                  "backward": getattr(transform.backward, "model_calls", None)}
+        if pairs:
+            idx = [i for i, _ in pairs]
+            frame = base.iloc[idx][labels].reset_index(drop=True)
+            frame.insert(0, "text", [t for _, t in pairs])
+            frame["source"] = f"aug:{name}"
+            new_frames.append(frame)
+        log.info("augmentation %s: %d rows added (%s)", name, len(pairs),
+                 ", ".join(f"{l} {n}" for l, n in zip(labels, used) if n))
+    out = pd.concat([base, *new_frames], ignore_index=True)
+    for l in labels:
+        out[l] = out[l].astype(np.int64)
+    added = (budget - remaining)
+    report["rows_after"] = len(out)
+    report["rows_added"] = len(out) - len(base)
+    report["added_per_class"] = dict(zip(labels, added.tolist()))
+    report["label_counts_after"] = dict(zip(labels, out[labels].sum(axis=0).astype(int).tolist()))
+    report["budget_left"] = dict(zip(labels, remaining.tolist()))
+    return out, report
+
+
+__all__ = ["AUGMENT_DEFAULTS", "AsrNoise", "BackTranslator", "CachedTranslator", "MarianTranslator",
+           "SynonymReplacer", "Translator", "TranslatorUnavailable", "augment_params", "augment_training_set",
+           "class_budgets"]
