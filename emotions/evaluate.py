@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from . import plots
+from .plots import plt
+from .plots_training import plot_pr_curves, plot_threshold_curves
 from .metrics import multilabel_report, singlelabel_report
 from .models.base import Predictor
 
@@ -27,12 +30,16 @@ def evaluate_model(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> 
     return metrics, probas
 
 
-def evaluation_figures(predictor: Predictor, df: pd.DataFrame, proba: np.ndarray) -> dict:
-    """PR and threshold curves (multilabel) or a confusion matrix (single label)."""
+def evaluation_figures(predictor: Predictor, df: pd.DataFrame, proba: np.ndarray, out_dir: Path) -> dict[str, Path]:
+    """PR and threshold curves (multilabel) or a confusion matrix (single label), as PNGs in `out_dir`."""
     y = df[predictor.labels].to_numpy()
+    out_dir = Path(out_dir)
     if predictor.multilabel:
-        return {"pr_curves": plots.plot_pr_curves(y, proba, predictor.labels, predictor.thresholds),
-                "threshold_curves": plots.plot_threshold_curves(y, proba, predictor.labels, predictor.thresholds)}
+        return {"pr_curves": plot_pr_curves(y, proba, predictor.labels, out_dir / "pr_curves.png",
+                                            thresholds=predictor.thresholds),
+                "threshold_curves": plot_threshold_curves(y, proba, predictor.labels, out_dir / "threshold_curves.png",
+                                                          thresholds=predictor.thresholds)}
     report = singlelabel_report(y.argmax(axis=1), proba, predictor.labels)
-    return {"confusion_matrix": plots.plot_confusion_matrix(report["confusion_matrix"], predictor.labels,
-                                                            "Holdout confusion matrix")}
+    path = out_dir / "confusion_matrix.png"
+    plt.close(plots.plot_confusion_matrix(report["confusion_matrix"], predictor.labels, path, "Holdout confusion matrix"))
+    return {"confusion_matrix": path}

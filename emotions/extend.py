@@ -157,15 +157,16 @@ def read_izard(cfg: dict, data_root: Path, labels: Sequence[str]) -> pd.DataFram
     else:
         hub_id = str(cfg["hub_id"])
         is_local = hub_id in _LOCAL_BUILDERS or Path(hub_id).exists() or "data_files" in cfg["hub_kwargs"]
-        unreachable = SourceUnavailable(
-            f"ru-izard-emotions: not found under {data_root} and the hub is unreachable; skipped")
         if not is_local and not hub_reachable():
-            raise unreachable
+            raise SourceUnavailable(
+                f"ru-izard-emotions: not found under {data_root} and the hub is unreachable; skipped")
         try:
             raw = load_izard_hub(hub_id, cfg["splits"], **cfg["hub_kwargs"])
         except SourceUnavailable as e:
-            log.debug("ru-izard-emotions hub load failed: %s", e)
-            raise unreachable from None
+            if is_local:
+                raise ValueError(f"ru-izard-emotions: cannot load {hub_id!r} with {cfg['hub_kwargs']}: {e}") from None
+            raise SourceUnavailable(f"ru-izard-emotions: not found under {data_root} and loading {hub_id} "
+                                    f"from the hub failed ({e}); skipped") from None
         log.info("ru-izard-emotions: %d rows from %s", len(raw), hub_id)
     return _map(raw, L.IZARD_LABELS, mapping, labels)
 

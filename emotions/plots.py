@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from itertools import combinations
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -137,69 +138,36 @@ def plot_per_class_scores(report: Mapping, title: str = "Per-class scores"):
     return fig
 
 
-def plot_pr_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], thresholds: Sequence[float]):
-    """Precision-recall curve per class, with the tuned threshold's operating point marked."""
-    from sklearn.metrics import precision_recall_curve
+def plot_confusion_matrix(cm: Sequence[Sequence[int]] | np.ndarray, labels: Sequence[str],
+                          out_path: str | Path | None = None, title: str = "Confusion matrix",
+                          normalize: bool = True, dpi: int = 110):
+    """Rows are true classes, columns predictions; colour = row share (with `normalize`), text = count.
 
-    n = len(labels)
-    cols = min(4, n)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3 * rows), squeeze=False)
-    for j, name in enumerate(labels):
-        ax = axes[j // cols][j % cols]
-        if y_true[:, j].any():
-            p, r, _ = precision_recall_curve(y_true[:, j], proba[:, j])
-            ax.plot(r, p)
-            pred = proba[:, j] >= thresholds[j]
-            tp = (pred & (y_true[:, j] == 1)).sum()
-            ax.plot(tp / max(y_true[:, j].sum(), 1), tp / max(pred.sum(), 1), "o", color="C3",
-                    label=f"t={thresholds[j]:.2f}")
-            ax.legend(loc="lower left", fontsize=8)
-        ax.set_title(name)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-    for k in range(n, rows * cols):
-        axes[k // cols][k % cols].axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_threshold_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str],
-                          thresholds: Sequence[float]):
-    """F1 of each class as a function of its decision threshold (tuned values marked)."""
-    grid = np.linspace(0.02, 0.98, 49)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for j, name in enumerate(labels):
-        pos = y_true[:, j] == 1
-        if not pos.any():
-            continue
-        pred = proba[:, j][:, None] >= grid[None, :]
-        tp = (pred & pos[:, None]).sum(0)
-        f1 = 2 * tp / np.maximum(pred.sum(0) + pos.sum(), 1)
-        line, = ax.plot(grid, f1, label=name)
-        ax.axvline(thresholds[j], color=line.get_color(), linestyle=":", alpha=0.7)
-    ax.set_xlabel("threshold")
-    ax.set_ylabel("F1")
-    ax.set_title("F1 per class vs threshold (dotted: tuned on tune split)")
-    ax.legend(ncol=4, fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str], title: str = "Confusion matrix"):
-    cm = np.asarray(cm)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    im = ax.imshow(cm / np.maximum(cm.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    Saves a PNG to `out_path` when given; returns the Figure (close it when done).
+    """
+    cm = np.asarray(cm, dtype=float)
+    if cm.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion matrix shape {cm.shape} does not match {len(labels)} labels")
+    rows = cm.sum(axis=1, keepdims=True)
+    shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalize else cm
+    size = max(4.0, 0.75 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class" if normalize else "count")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="w" if cm[i, j] > cm[i].sum() / 2 else "k")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, label="share of true class")
+    cut = (shown.max() if shown.size else 0) / 2
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            text = f"{int(cm[i, j])}" + (f"\n{shown[i, j]:.0%}" if normalize else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if shown[i, j] > cut else "black")
+    fig.tight_layout()
+    if out_path is not None:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_path, dpi=dpi, bbox_inches="tight")
     return fig
+

@@ -47,7 +47,7 @@ _BLANK_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 
 # --- model loading ---------------------------------------------------------------------------------
 def load_backend(path: str | Path, backend: str = "torch", *, threads: int | None = None,
-                 auto_export: bool = True) -> Predictor:
+                 auto_export: bool = True, spinning: bool = False) -> Predictor:
     """A predictor for a run/model folder on `backend` (exporting to ONNX on demand)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -60,7 +60,7 @@ def load_backend(path: str | Path, backend: str = "torch", *, threads: int | Non
         from .models import load_predictor
         return load_predictor(paths.model_dir)
     try:
-        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads)
+        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads, spinning=spinning)
     except ExportMissingError:
         if card["kind"] != "transformer":
             raise ValueError(f"backend {backend!r} serves exported transformer models; this model is of kind "
@@ -71,7 +71,7 @@ def load_backend(path: str | Path, backend: str = "torch", *, threads: int | Non
         log.warning("no ONNX export at %s: exporting %s now (one time, may take a minute)",
                     paths.export_dir, paths.model_dir)
         export_onnx(paths.model_dir, force=paths.export_dir.exists(), threads=threads)
-        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads)
+        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads, spinning=spinning)
 
 
 def backend_label(predictor: Predictor, backend: str) -> str:
@@ -178,11 +178,30 @@ def _message(error: dict) -> str:
     return str(error.get("msg", ""))
 
 
+class BodySizeLimit:
+    """ASGI middleware: 413 for a request whose Content-Length is over `max_bytes`."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = int(max_bytes)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            size = dict(scope.get("headers") or ()).get(b"content-length", b"")
+            if size.isdigit() and int(size) > self.max_bytes:
+                from fastapi.responses import JSONResponse
+                response = JSONResponse({"detail": f"request body of {int(size)} bytes is over the limit of "
+                                                   f"{self.max_bytes} bytes"}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max_chars: int = DEFAULT_MAX_CHARS,
                max_batch: int = DEFAULT_MAX_BATCH, threads: int | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, predictor: Predictor | None = None,
-               auto_export: bool = True):
+               auto_export: bool = True, spinning: bool = False):
     """The FastAPI app for a run folder (or model folder), or for an already loaded `predictor`."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -195,7 +214,7 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
         if run_dir is None:
             raise ValueError("give a run folder or a predictor")
         t0 = time.perf_counter()
-        predictor = load_backend(run_dir, backend, threads=threads, auto_export=auto_export)
+        predictor = load_backend(run_dir, backend, threads=threads, auto_export=auto_export, spinning=spinning)
         log.info("loaded %s model from %s on backend %s in %.1fs", predictor.kind, run_dir, backend,
                  time.perf_counter() - t0)
     labels = list(predictor.labels)
@@ -270,13 +289,7 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
     app.state.predictor = predictor
     app.state.worker = worker
 
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > max_body_bytes:
-            return JSONResponse({"detail": f"request body of {size} bytes is over the limit of {max_body_bytes}"},
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError):
@@ -340,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most texts per batch request")
     ap.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     ap.add_argument("--threads", type=int, default=None, help="torch / onnxruntime intra-op threads")
+    ap.add_argument("--spin", dest="spinning", action="store_true",
+                    help="let onnxruntime threads busy-wait between ops (faster only on idle, dedicated cores)")
     ap.add_argument("--no-export", dest="auto_export", action="store_false",
                     help="fail instead of exporting to ONNX when the export is missing")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -348,7 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("emotions").setLevel(args.log_level.upper())
     try:
         app = create_app(args.run, args.backend, max_chars=args.max_chars, max_batch=args.max_batch,
-                         threads=args.threads, max_body_bytes=args.max_body_bytes, auto_export=args.auto_export)
+                         threads=args.threads, max_body_bytes=args.max_body_bytes, auto_export=args.auto_export,
+                         spinning=args.spinning)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -87,9 +87,14 @@ class Stage:
         return write_json_atomic(self.output(name, rel), obj)
 
     def figure(self, fig, name: str, dpi: int = 110) -> Path:
-        """Save a matplotlib figure in the run folder (img/) and publish a copy to the project's img/<task>/."""
+        """Save a matplotlib figure (or take a PNG already written) in the run folder's img/,
+        and publish a copy to the project's img/<task>/."""
         p = self.path(f"img/{name}.png")
-        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        if isinstance(fig, (str, Path)):
+            if Path(fig).resolve() != p.resolve():
+                shutil.copyfile(fig, p)
+        else:
+            fig.savefig(p, dpi=dpi, bbox_inches="tight")
         self.figures.append(str(p))
         if self.publish_figures:
             dest = IMG_DIR / (self.task or "misc") / f"{name}.png"

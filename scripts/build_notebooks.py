@@ -200,6 +200,10 @@ train = stage.read_csv("train", "data/train_aug.csv")
 tune = stage.read_csv("tune", "data/tune.csv")
 options = {"baseline": baseline, "transformer": transformer, "cnn": cnn}[model]
 params = {**options, "preprocess": preprocess, "seed": seed}
+if model == "transformer":
+    # a vocabulary-pruned encoder keeps the word pieces of every text it will see (texts only, no labels)
+    params["vocab_texts"] = [t for name in ("holdout", "test") if (Path(run_dir) / f"data/{name}.csv").is_file()
+                             for t in stage.read_csv(name, f"data/{name}.csv")["text"]]
 print(f"model {model}: {len(train)} training rows, {len(tune)} tune rows")
 t0 = time.time()
 predictor = train_model(model, train, tune, spec, params, stage.output("model", "model"))
@@ -207,9 +211,11 @@ train_seconds = time.time() - t0
 print(f"trained in {train_seconds:.1f}s")
 pd.Series(dict(zip(predictor.labels, predictor.thresholds)), name="threshold").round(2).to_frame().T"""),
         new_code_cell("""history_file = Path(run_dir) / "model" / "history.json"
-if history_file.is_file():
+if history_file.is_file():  # neural models: loss and tune score per epoch
+    from IPython.display import Image
     from emotions.plots_training import plot_learning_curves
-    stage.figure(plot_learning_curves(json.loads(history_file.read_text())), "learning_curves")
+    curves = plot_learning_curves(history_file, stage.path("img/learning_curves.png"), title=f"{model}: learning curves")
+    display(Image(filename=str(stage.figure(curves, "learning_curves"))))
 stage.finish(model=model, train_rows=len(train), train_seconds=round(train_seconds, 1))"""),
     ],
     "05_evaluate": [
@@ -235,9 +241,12 @@ display(pd.DataFrame({k: {h: metrics[k].get(h) for h in headline} for k in frame
         new_markdown_cell("## Per class (holdout)"),
         new_code_cell("""display(pd.DataFrame(metrics["holdout"]["per_class"]).T.round(3))
 stage.figure(plot_per_class_scores(metrics["holdout"], "Holdout: per-class precision, recall, F1"), "per_class_scores")"""),
-        new_code_cell("""from emotions.evaluate import evaluation_figures
-for name, fig in evaluation_figures(predictor, frames["holdout"], proba["holdout"]).items():
-    stage.figure(fig, name)"""),
+        new_markdown_cell("## Precision-recall and threshold curves (holdout)\n\n"
+                          "Dots and dashed lines mark the thresholds tuned on the tune split."),
+        new_code_cell("""from IPython.display import Image
+from emotions.evaluate import evaluation_figures
+for name, path in evaluation_figures(predictor, frames["holdout"], proba["holdout"], stage.path("img")).items():
+    display(Image(filename=str(stage.figure(path, name))))"""),
         new_code_cell("""stage.write_json("metrics", "metrics.json", metrics)
 stage.finish(**{f"holdout_{h}": metrics["holdout"].get(h) for h in headline})"""),
     ],
@@ -274,6 +283,37 @@ stage.outputs["submission"] = str(written["run_copy"])
 for k, p in written.items():
     print(f"{k}: {p}")
 stage.finish(rows=len(submission), labels_per_text=float(submission[labels].sum(axis=1).mean()))"""),
+    ],
+    "07_export": [
+        new_markdown_cell("# 07 · Export: ONNX and int8\n\n"
+                          "Exports a trained transformer to ONNX (dynamic batch and sequence axes) and an int8 "
+                          "dynamically quantised copy (onnxruntime), then checks parity against torch on holdout "
+                          "texts: probability differences, label-decision agreement and weighted F1. "
+                          "Serve the run with `python -m emotions.serve --run <run folder> --backend onnx-int8`. "
+                          "Off by default (`-p export.enabled=true`); other model kinds are skipped."),
+        params_cell(COMMON_PARAMS + '''enabled = False
+force = False                       # replace an existing export
+n_parity = 1000                     # holdout texts used for the parity check
+'''),
+        new_code_cell(SETUP + """
+from emotions.models import read_model_card
+
+stage = Stage("07_export", run_dir, task=task)
+model_dir = stage.input("model", "model")
+kind = read_model_card(model_dir)["kind"]
+parity = None
+if not enabled:
+    print("export disabled (set export.enabled=true)")
+elif kind != "transformer":
+    print(f"export applies to transformer models; this run's model is {kind!r}: skipped")
+else:
+    from emotions.export_onnx import export_onnx
+    holdout = stage.input("holdout", "data/holdout.csv")
+    parity = export_onnx(run_dir, force=force, reuse=not force, frame=holdout, n=n_parity)
+    for name in ("model.onnx", "model.int8.onnx", "parity.json"):
+        stage.outputs[name] = str(Path(run_dir) / "export" / name)
+    display(pd.json_normalize(parity, sep=".").T.rename(columns={0: "value"}))"""),
+        new_code_cell("""stage.finish(exported=parity is not None)"""),
     ],
 }
 

