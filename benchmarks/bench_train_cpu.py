@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from emotions.io import write_json_atomic  # noqa: E402
 from emotions.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
 from emotions.nn.losses import MultilabelLoss  # noqa: E402
 from emotions.nn.optim import build_optimizer, param_groups  # noqa: E402
@@ -105,8 +106,7 @@ def main(argv=None) -> int:
               "cores": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "results": results}
     print(json.dumps(report, indent=2))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(args.out, report)
     return 0
 
 

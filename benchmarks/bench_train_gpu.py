@@ -41,6 +41,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from emotions.io import write_json_atomic  # noqa: E402
 from emotions.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset  # noqa: E402
 from emotions.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
 from emotions.nn.losses import MultilabelLoss  # noqa: E402
@@ -257,8 +258,7 @@ def main(argv=None) -> int:
         report["speedup_samples_per_s"] = results[1]["samples_per_s"] / results[0]["samples_per_s"]
         print(f"speed-up (samples/s): x{report['speedup_samples_per_s']:.2f}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(args.out, report)
     return 0
 
 

@@ -58,6 +58,12 @@ def read_csv_checked(path: str | Path, **kwargs) -> pd.DataFrame:
         raise DataValidationError(path, f"cannot parse as CSV: {e}") from None
 
 
+def require_columns(df: pd.DataFrame, path: str | Path, columns: Sequence[str], expected: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(path, f"missing column(s) {missing}; expected {expected}")
+
+
 def check_text_column(df: pd.DataFrame, path: str | Path, column: str = TEXT_COLUMN) -> None:
     """Every text present and not blank."""
     blank = df[column].astype(str).str.strip() == ""
@@ -161,9 +167,7 @@ def parse_cedr_labels(value: str) -> list[int]:
 def load_cedr_file(path: str | Path) -> pd.DataFrame:
     """A CEDR CSV (`text,labels,source`) as `text` + the 6 CEDR task labels (+ `source`)."""
     df = read_csv_checked(path)
-    missing = [c for c in ("text", "labels") if c not in df.columns]
-    if missing:
-        raise DataValidationError(path, f"missing column(s) {missing}; expected text,labels[,source]")
+    require_columns(df, path, ("text", "labels"), "text,labels[,source]")
     check_text_column(df, path)
     ids = []
     for i, v in enumerate(df["labels"]):
@@ -219,9 +223,7 @@ def load_goemotions_as_cryptonite(data_root: str | Path) -> pd.DataFrame:
 def load_twitter(path: str | Path) -> pd.DataFrame:
     """emotions-en/emotions.csv (`Text,Emotion`) as `text` + `label` (canonical name)."""
     df = read_csv_checked(path)
-    missing = [c for c in ("Text", "Emotion") if c not in df.columns]
-    if missing:
-        raise DataValidationError(path, f"missing column(s) {missing}; expected Text,Emotion")
+    require_columns(df, path, ("Text", "Emotion"), "Text,Emotion")
     df = df.rename(columns={"Text": "text"})
     check_text_column(df, path)
     label = df["Emotion"].str.strip().str.lower().replace(L.TWITTER_FILE_ALIASES)

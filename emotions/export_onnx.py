@@ -145,16 +145,33 @@ def _export_graph_cpu(predictor, path: Path, opset: int) -> str:
     return exporter
 
 
-def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> None:
-    """Dynamic int8 quantisation (QInt8 weights, activations quantised at run time)."""
+def ffn_projections(model_path: Path) -> list[str]:
+    """MatMul nodes with a non-square constant weight: the FFN's up and down projections (and the head).
+
+    Dynamic int8 handles their activations worst (GELU outliers, wide intermediate). On the cryptonite
+    quick run (1,000 holdout texts vs torch): all MatMuls int8 -> label agreement 98.0%, 30 MB;
+    down projections kept fp32 -> 99.0%, 51 MB; up and down kept fp32 -> 99.6%, 72 MB.
+    """
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    shapes = {i.name: tuple(i.dims) for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul"
+            and any(len(shapes.get(x, ())) == 2 and shapes[x][0] != shapes[x][1] for x in n.input)]
+
+
+def quantize_int8(src: Path, dst: Path, per_channel: bool = True, keep_ffn_fp32: bool = True) -> None:
+    """Dynamic int8 quantisation (QInt8 weights, activations quantised at run time);
+    with `keep_ffn_fp32`, the FFN projections stay fp32 (see `ffn_projections`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     t0 = time.perf_counter()
+    exclude = ffn_projections(src) if keep_ffn_fp32 else []
     with _quiet(""):          # onnxruntime.quantization logs advice on the root logger
         quantize_dynamic(str(src), str(dst), per_channel=per_channel, weight_type=QuantType.QInt8,
-                         extra_options={"MatMulConstBOnly": True})
-    log.info("quantised %s -> %s in %.1fs (%.1f MB)", src.name, dst.name, time.perf_counter() - t0,
-             dst.stat().st_size / 1e6)
+                         nodes_to_exclude=exclude, extra_options={"MatMulConstBOnly": True})
+    log.info("quantised %s -> %s in %.1fs (%.1f MB; %d FFN projections kept fp32)", src.name, dst.name,
+             time.perf_counter() - t0, dst.stat().st_size / 1e6, len(exclude))
 
 
 # --- parity ----------------------------------------------------------------------------------------

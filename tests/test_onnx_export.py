@@ -18,7 +18,7 @@ from emotions.export_onnx import ExportError, export_onnx, main as export_main  
 from emotions.labels import get_task  # noqa: E402
 from emotions.onnx_predictor import (FP32_FILE, INT8_FILE, META_FILE, PARITY_FILE, TOKENIZER_FILE,  # noqa: E402
                                      OnnxPredictor, StaleExportError, locate)
-from emotions.preprocess import PreprocessConfig  # noqa: E402
+from tiny_runs import make_tiny_transformer  # noqa: E402
 
 TEXTS = [
     "я так рад тебя видеть", "это просто ужасно я в ярости", "мне страшно идти туда одной", "какая мерзость",
@@ -31,27 +31,11 @@ TEXTS = [
 
 def make_tiny_run(run: Path, multilabel: bool = True, seed: int = 0):
     """A run folder with data/holdout.csv and an untrained tiny transformer saved in model/."""
-    from emotions.models.transformer import (TransformerPredictor, build_model, load_encoder, load_tokenizer,
-                                             merge_params)
-    from emotions.nn.tiny import build_tiny_encoder
-
-    spec = get_task("cryptonite" if multilabel else "emotions-en")
-    labels = list(spec.labels)
-    enc_dir = build_tiny_encoder(TEXTS * 3, run / "tmp-encoder", vocab_size=300, hidden_size=32, num_layers=1,
-                                 num_heads=2, intermediate_size=64, seed=seed)
-    tok, enc = load_tokenizer(enc_dir), load_encoder(enc_dir)
-    shutil.rmtree(enc_dir)
-    torch.manual_seed(seed)
-    params = merge_params({"head_layers": 0, "max_length": 32})
-    model, head_cfg = build_model(enc, len(labels), params)
-    with torch.no_grad():                      # spread the probabilities out (an untrained head sits at 0.5)
-        model.head.net[-1].weight.mul_(25.0)
-    pred = TransformerPredictor(model, tok, 32, head_cfg, device="cpu", labels=labels, multilabel=multilabel,
-                                preprocess=PreprocessConfig(), task=spec.name, params=params)
-    pred.save(run / "model")
+    pred = make_tiny_transformer(run, TEXTS * 3, multilabel=multilabel, seed=seed)
     rng = np.random.default_rng(seed)
     rows = [TEXTS[i % len(TEXTS)] + ("" if i < len(TEXTS) else f" {TEXTS[(3 * i) % len(TEXTS)]}")
             for i in range(40)]
+    labels = pred.labels
     y = rng.integers(0, 2, size=(len(rows), len(labels))) if multilabel else \
         np.eye(len(labels), dtype=int)[rng.integers(0, len(labels), size=len(rows))]
     (run / "data").mkdir(parents=True, exist_ok=True)

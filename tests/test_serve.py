@@ -27,6 +27,7 @@ from emotions.labels import get_task  # noqa: E402
 from emotions.models.base import Predictor  # noqa: E402
 from emotions.preprocess import PreprocessConfig  # noqa: E402
 from emotions.serve import create_app, is_blank, limit_text, main as serve_main  # noqa: E402
+from tiny_runs import make_tiny_transformer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CHARS, MAX_BATCH = 100, 4
@@ -45,25 +46,8 @@ ODD_TEXTS = [
 
 
 def make_tiny_run(run: Path, seed: int = 0) -> Predictor:
-    """A run folder with an untrained tiny transformer in model/ (probabilities spread by a scaled head)."""
-    from emotions.models.transformer import (TransformerPredictor, build_model, load_encoder, load_tokenizer,
-                                             merge_params)
-    from emotions.nn.tiny import build_tiny_encoder
-
-    spec = get_task("cryptonite")
-    enc_dir = build_tiny_encoder(TEXTS * 5, run / "tmp-encoder", vocab_size=200, hidden_size=32, num_layers=1,
-                                 num_heads=2, intermediate_size=64, seed=seed)
-    tok, enc = load_tokenizer(enc_dir), load_encoder(enc_dir)
-    shutil.rmtree(enc_dir)
-    torch.manual_seed(seed)
-    params = merge_params({"head_layers": 0, "max_length": 32})
-    model, head_cfg = build_model(enc, len(spec.labels), params)
-    with torch.no_grad():
-        model.head.net[-1].weight.mul_(25.0)
-    pred = TransformerPredictor(model, tok, 32, head_cfg, device="cpu", labels=list(spec.labels), multilabel=True,
-                                preprocess=PreprocessConfig(), task=spec.name, params=params,
-                                thresholds=[0.3, 0.4, 0.5, 0.5, 0.6, 0.5, 0.5])
-    pred.save(run / "model")
+    """A run folder with an untrained tiny transformer in model/ and holdout texts."""
+    pred = make_tiny_transformer(run, TEXTS * 5, seed=seed, thresholds=[0.3, 0.4, 0.5, 0.5, 0.6, 0.5, 0.5])
     (run / "data").mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"text": TEXTS}).to_csv(run / "data" / "holdout.csv", index=False)
     return pred

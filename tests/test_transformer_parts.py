@@ -21,13 +21,7 @@ TEXTS = ["я очень рад тебя видеть", "это ужасно и �
          "какая грустная история", "вот это да не ожидал", "стол стоит у окна"] * 10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a busy machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
