@@ -126,7 +126,7 @@ def markdown(rows: list[dict], before: dict[str, int]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-root", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--out", type=Path, required=True, help="JSON file for the results")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="comma-separated config names (default: all)")

@@ -105,7 +105,7 @@ def run_task(name: str, data_dir: Path, params: dict, work: Path, img_dir: Path 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--tasks", default="twitter,cryptonite,cedr", help="comma-separated: twitter,cryptonite,cedr")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--params", default="{}", help="JSON of extra cnn parameters for every task")

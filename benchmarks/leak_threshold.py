@@ -165,7 +165,7 @@ def evaluate(matches: dict[float, pd.DataFrame], pairs: pd.DataFrame) -> dict[fl
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-root", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--pairs", type=Path, default=PAIRS_FILE)
     ap.add_argument("--sample", action="store_true", help="draw more rows (appends to --pairs)")
     ap.add_argument("--per-band", default=",".join(map(str, FIRST_DRAW)))

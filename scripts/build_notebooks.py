@@ -31,7 +31,9 @@ def params_cell(src: str):
     return cell
 
 
-def nb(cells: list) -> nbformat.NotebookNode:
+def nb(cells: list, name: str) -> nbformat.NotebookNode:
+    for i, cell in enumerate(cells):
+        cell.id = f"{name}-{i:02d}"   # stable ids: rebuilding leaves unchanged notebooks byte-identical
     book = new_notebook(cells=cells)
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.metadata["language_info"] = {"name": "python"}
@@ -126,7 +128,7 @@ for note in notes:
     print(note)
 before = class_counts(parts, labels)"""),
         new_markdown_cell("## Extension (leak-controlled)"),
-        new_code_cell("""enabled = {k: v for k, v in sources.items() if (v.get("enabled") if isinstance(v, dict) else v)}
+        new_code_cell("""enabled = {k: v for k, v in sources.items() if (v.get("enabled", True) if isinstance(v, dict) else v)}
 report = {"sources": {}, "note": "no extension source enabled"}
 if enabled:
     from emotions.extend import extend_training_set
@@ -318,12 +320,17 @@ else:
 }
 
 
-def main() -> None:
-    NOTEBOOKS.mkdir(exist_ok=True)
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write the pipeline notebooks from this script's cell sources.")
+    ap.add_argument("--out", type=Path, default=NOTEBOOKS, help="folder (default: notebooks/)")
+    out = ap.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
     for name, cells in NOTEBOOK_SOURCES.items():
-        path = NOTEBOOKS / f"{name}.ipynb"
-        nbformat.write(nb(cells), path)
-        print(f"wrote {path.relative_to(NOTEBOOKS.parent)}")
+        path = out / f"{name}.ipynb"
+        nbformat.write(nb(cells, name), path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -24,35 +24,18 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import demo_sentences as S  # noqa: E402
 
 SEED = 20240219
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "data" / "demo"
 
-CRYPTONITE_LABELS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
-IZARD_LABELS = ["neutral", "joy", "sadness", "anger", "enthusiasm", "surprise", "disgust", "fear",
-                "guilt", "shame"]
-CEDR_NAMES = ["joy", "sadness", "surprise", "fear", "anger"]
-EKMAN_LABELS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
-GOEMOTIONS_LABELS = [
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
-    "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
-    "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
-    "remorse", "sadness", "surprise", "neutral",
-]
-EKMAN_OF = {
-    "anger": "anger", "annoyance": "anger", "disapproval": "anger",
-    "disgust": "disgust",
-    "fear": "fear", "nervousness": "fear",
-    "joy": "joy", "amusement": "joy", "approval": "joy", "excitement": "joy", "gratitude": "joy",
-    "love": "joy", "optimism": "joy", "relief": "joy", "pride": "joy", "admiration": "joy",
-    "desire": "joy", "caring": "joy",
-    "sadness": "sadness", "disappointment": "sadness", "embarrassment": "sadness", "grief": "sadness",
-    "remorse": "sadness",
-    "surprise": "surprise", "realization": "surprise", "confusion": "surprise", "curiosity": "surprise",
-    "neutral": "neutral",
-}
+# label lists and mappings: the project's one place for them
+from emotions.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,  # noqa: E402
+                             GOEMOTIONS_EKMAN_LABELS as EKMAN_LABELS, GOEMOTIONS_LABELS,
+                             GOEMOTIONS_TO_EKMAN as EKMAN_OF, IZARD_LABELS)
+
 EMOTIONS_EN_COUNTS = {"happy": 80, "sadness": 70, "anger": 40, "fear": 40, "love": 35, "surprise": 35}
 
 # cryptonite rows per label combination: (train, valid, test)

@@ -11,27 +11,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from emotions.labels import (CRYPTONITE_LABELS, GOEMOTIONS_EKMAN_LABELS, GOEMOTIONS_LABELS, GOEMOTIONS_TO_EKMAN,
+                             IZARD_LABELS)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 SCRIPT = ROOT / "scripts" / "make_demo_data.py"
 
-CRYPTONITE_COLS = ["text", "anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
-IZARD_COLS = ["text", "neutral", "joy", "sadness", "anger", "enthusiasm", "surprise", "disgust", "fear",
-              "guilt", "shame"]
-EKMAN = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
-GOEMOTIONS = [
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
-    "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
-    "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief",
-    "remorse", "sadness", "surprise", "neutral",
-]
-EKMAN_OF = {
-    "anger": "anger", "annoyance": "anger", "disapproval": "anger", "disgust": "disgust",
-    "fear": "fear", "nervousness": "fear", "sadness": "sadness", "disappointment": "sadness",
-    "embarrassment": "sadness", "grief": "sadness", "remorse": "sadness", "surprise": "surprise",
-    "realization": "surprise", "confusion": "surprise", "curiosity": "surprise", "neutral": "neutral",
-}  # every other GoEmotions label maps to joy
-
+CRYPTONITE_COLS = ["text", *CRYPTONITE_LABELS]
+IZARD_COLS = ["text", *IZARD_LABELS]
+EKMAN = GOEMOTIONS_EKMAN_LABELS
+GOEMOTIONS = GOEMOTIONS_LABELS
+EKMAN_OF = GOEMOTIONS_TO_EKMAN
 FILES = [
     "README.md",
     "cryptonite/train.csv", "cryptonite/valid.csv", "cryptonite/test_without_answers.csv",
