@@ -104,8 +104,6 @@ def _quiet(*loggers: str):
 
 def export_graph(predictor, path: Path, opset: int = DEFAULT_OPSET) -> str:
     """Write the fp32 ONNX graph of a torch predictor to `path`; return the exporter used."""
-    import torch
-
     device = next(predictor.model.parameters()).device
     try:
         return _export_graph_cpu(predictor, path, opset)

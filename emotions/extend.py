@@ -14,11 +14,8 @@ against the training set) and near copies of protected texts (valid / tune / hol
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from pathlib import Path
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -26,6 +23,7 @@ import pandas as pd
 from . import labels as L
 from . import paths
 from .data import check_label_columns, load_cedr_file, load_goemotions_as_cryptonite, load_izard, load_labeled_csv
+from .hub import hub_reachable
 from .leaks import duplicate_mask, leak_options, match_keys, near_copy_mask
 
 log = logging.getLogger("emotions.extend")
@@ -77,19 +75,6 @@ def source_config(name: str, cfg: dict | bool | None) -> dict:
     if unknown:
         raise ValueError(f"sources.{name}: unknown option(s) {sorted(unknown)}; known: {sorted(defaults)}")
     return {**defaults, **cfg}
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub answers a TCP connect (and offline mode is not set)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"} or \
-            os.environ.get("HF_DATASETS_OFFLINE", "0").lower() in {"1", "true", "yes"}:
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 # --- readers: each returns `text` + the target label columns ---------------------------------

