@@ -171,3 +171,20 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]] | np.ndarray, labels: Sequ
         fig.savefig(out_path, dpi=dpi, bbox_inches="tight")
     return fig
 
+
+
+def plot_ablation(rows: Sequence[Mapping]):
+    """Holdout weighted F1 per ablation configuration, with the 95% interval of its difference to the first."""
+    names = [r["config"] for r in rows]
+    f1 = np.array([r["holdout_weighted_f1"] for r in rows])
+    lo = np.array([f1[0] + r.get("holdout_delta_vs_first", {}).get("ci95", [0, 0])[0] for r in rows])
+    hi = np.array([f1[0] + r.get("holdout_delta_vs_first", {}).get("ci95", [0, 0])[1] for r in rows])
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(f1, y, xerr=[np.clip(f1 - lo, 0, None), np.clip(hi - f1, 0, None)], fmt="o", capsize=3)
+    ax.axvline(f1[0], color="grey", ls=":", label=names[0])
+    ax.set_yticks(y, names)
+    ax.set_xlabel("holdout weighted F1 (bars: 95% CI of the difference to the first row)")
+    ax.set_title("Ablation")
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -30,7 +30,7 @@ def run(dirs, *extra):
 def test_full_run_then_skip_then_force_then_failure(dirs, capsys):
     assert run(dirs) == 0
     out = capsys.readouterr().out
-    assert "[6/7] 06_submission: done" in out and "[7/7] 07_export: done" in out and "holdout: weighted_f1" in out
+    assert "[6/8] 06_submission: done" in out and "[8/8] 08_ablation: done" in out and "holdout: weighted_f1" in out
     run_dir = dirs["runs"] / "demo"
     sub = dirs["subs"] / "submission.csv"
     validate_submission_file(sub, DEMO_DATA_DIR / CRYPTONITE_TEST, CRYPTONITE_LABELS)
@@ -42,7 +42,7 @@ def test_full_run_then_skip_then_force_then_failure(dirs, capsys):
     # a second identical command skips every stage
     assert run(dirs) == 0
     out = capsys.readouterr().out
-    assert out.count("skipped") == 7 and "running" not in out
+    assert out.count("skipped") == 8 and "running" not in out
 
     # --force re-runs, and the earlier outputs are kept under history/
     assert run(dirs, "--only", "submission", "--force") == 0
