@@ -10,7 +10,8 @@ RATIOS) is judged by hand: `same` = 1 when both texts are the same comment (same
 details; wording, truncation, ASR errors may differ; identical short phrases count as the same),
 0 when they are different comments (short generic phrase vs a different or longer comment, one
 shared sentence inside otherwise different comments). Judgements: benchmarks/leak_pairs_labelled.tsv
-(one line per judged pair; a row may have two pairs when the rules pick different neighbours).
+(one line per judged pair, texts named by a sha1 prefix so that no data-set text is committed; a
+row may have two pairs when the rules pick different neighbours).
 
 Estimates: Horvitz-Thompson with the stratified design: a sampled row of plain band b stands for
 N_b / n_b rows. A row is a leak when any judged pair of it is `same`. For a rule and threshold t,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import logging
 import sys
 import time
@@ -79,15 +81,30 @@ def compute_matches(data_root: Path) -> tuple[pd.DataFrame, dict[float, pd.DataF
     return izard, out
 
 
-def read_pairs(path: Path) -> pd.DataFrame:
+FILE_COLUMNS = ["sample", "izard_key", "part", "protected_key", "similarity", "length_ratio", "same"]
+
+
+def text_key(text: str) -> str:
+    """The judgement file names texts by a hash, so no text of the data sets is committed."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def read_pairs(path: Path, matches: dict[float, pd.DataFrame]) -> pd.DataFrame:
+    """Judged pairs with their texts looked up (by hash) in the data root's matches."""
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    lookup = {text_key(t): t for m in matches.values() for col in ("izard_text", "protected_text") for t in m[col]}
+    df["izard_text"], df["protected_text"] = df["izard_key"].map(lookup), df["protected_key"].map(lookup)
+    unknown = df["izard_text"].isna() | df["protected_text"].isna()
+    if unknown.any():
+        raise SystemExit(f"{path}: {int(unknown.sum())} pair(s) name texts that are not in this data root")
     return df[COLUMNS]
 
 
 def write_pairs(df: pd.DataFrame, path: Path) -> None:
-    df[COLUMNS].to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_MINIMAL)
+    out = df.assign(izard_key=df["izard_text"].map(text_key), protected_key=df["protected_text"].map(text_key))
+    out[FILE_COLUMNS].to_csv(path, sep="\t", index=False, quoting=csv.QUOTE_MINIMAL)
 
 
 def pair_row(sample: str, izard_text: str, m: pd.Series) -> dict:
@@ -174,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     _, matches = compute_matches(args.data_root)
-    pairs = read_pairs(args.pairs)
+    pairs = read_pairs(args.pairs, matches)
     if args.sample or args.add_missing:
         if args.sample:
             pairs = draw(matches, pairs, args.seed, [int(x) for x in args.per_band.split(",")])
