@@ -37,7 +37,7 @@ E5_SMALL_SHAPE = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, 
 
 def load_encoder(name: str):
     """(encoder, description): the named encoder if resolvable offline, else an e5-small-shaped random BERT."""
-    from transformers import AutoModel, BertConfig, BertModel
+    from transformers import BertConfig, BertModel
 
     try:
         from emotions.models.transformer import load_encoder as load_enc, resolve_encoder

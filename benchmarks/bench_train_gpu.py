@@ -25,9 +25,7 @@ its real length (what the task needs). Dependencies: torch, transformers, tokeni
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import re
 import sys
 import time
@@ -42,12 +40,13 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from emotions.io import write_json_atomic  # noqa: E402
+from emotions.labels import CRYPTONITE_LABELS  # noqa: E402
 from emotions.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset  # noqa: E402
 from emotions.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
 from emotions.nn.losses import MultilabelLoss  # noqa: E402
 from emotions.nn.optim import build_optimizer, param_groups  # noqa: E402
 
-LABELS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+LABELS = CRYPTONITE_LABELS
 _PUNCT = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
 

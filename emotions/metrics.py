@@ -27,27 +27,27 @@ def apply_thresholds(proba: np.ndarray, thresholds: Sequence[float] | np.ndarray
     return pred
 
 
+def f1_vs_threshold(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
+    """F1 of each class (columns) at each threshold of `grid` (rows): g x k."""
+    y_true, proba = np.asarray(y_true) == 1, np.asarray(proba, dtype=np.float64)
+    pred = proba[:, None, :] >= np.asarray(grid)[None, :, None]           # n x g x k
+    tp = (pred & y_true[:, None, :]).sum(axis=0)
+    fp = (pred & ~y_true[:, None, :]).sum(axis=0)
+    fn = y_true.sum(axis=0)[None, :] - tp
+    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+
+
 def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
-    """Per-class threshold maximising that class's F1.
+    """Per-class threshold maximising that class's F1 (0.5 for a class with no positives).
 
     Weighted F1 is a support-weighted sum of per-class F1s, so tuning each class alone
     maximises it (before any `ensure_one` fix-up). Ties go to the threshold nearest 0.5.
     """
-    y_true = np.asarray(y_true)
-    proba = np.asarray(proba, dtype=np.float64)
-    out = np.full(y_true.shape[1], 0.5)
+    grid = np.asarray(grid)
+    f1 = f1_vs_threshold(y_true, proba, grid)
     order = np.argsort(np.abs(grid - 0.5), kind="stable")  # prefer thresholds near 0.5 on ties
-    for j in range(y_true.shape[1]):
-        pos = y_true[:, j] == 1
-        if not pos.any():
-            continue
-        pred = proba[:, j][:, None] >= grid[None, :]                     # n x g
-        tp = (pred & pos[:, None]).sum(axis=0)
-        fp = (pred & ~pos[:, None]).sum(axis=0)
-        fn = pos.sum() - tp
-        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-        best = order[np.argmax(f1[order])]
-        out[j] = float(grid[best])
+    out = grid[order[np.argmax(f1[order], axis=0)]].astype(float)
+    out[~(np.asarray(y_true) == 1).any(axis=0)] = 0.5
     return out
 
 

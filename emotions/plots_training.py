@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from .io import atomic_path
-from .metrics import DEFAULT_GRID
+from .metrics import DEFAULT_GRID, f1_vs_threshold
 
 
 def _save(fig: Figure, out_path: str | Path, dpi: int = 120) -> Path:
@@ -99,16 +99,6 @@ def plot_pr_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str],
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, out_path)
-
-
-def f1_vs_threshold(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
-    """F1 of each class (columns) at each threshold of `grid` (rows): g x k."""
-    y_true, proba = np.asarray(y_true) == 1, np.asarray(proba, dtype=float)
-    pred = proba[:, None, :] >= np.asarray(grid)[None, :, None]           # n x g x k
-    tp = (pred & y_true[:, None, :]).sum(axis=0)
-    fp = (pred & ~y_true[:, None, :]).sum(axis=0)
-    fn = y_true.sum(axis=0)[None, :] - tp
-    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
 
 
 def plot_threshold_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], out_path: str | Path,

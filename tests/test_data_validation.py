@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from emotions.data import (DataValidationError, load_cedr_file, load_goemotions_tsv, load_labeled_csv,

@@ -93,12 +93,9 @@ class NavecNeighbours:
 
     def __init__(self, path: str | Path | None = None, *, vocab_size: int = 50_000, top_k: int = 5,
                  min_similarity: float = 0.55, min_length: int = 3, emotion_similarity: float | None = 0.45):
-        from navec import Navec
+        from ..word_vectors import load_navec
 
-        if path is None:
-            from natasha.data import NEWS_EMBEDDING  # the navec file shipped in natasha's package data
-            path = NEWS_EMBEDDING
-        navec = Navec.load(str(path))
+        navec = load_navec(path)   # natasha's bundled file unless `path` (or $EMOTIONS_NAVEC_PATH) says otherwise
         vocab, pq = navec.vocab, navec.pq
         counts = np.asarray(vocab.counts)
         order = np.argsort(-counts, kind="stable")
