@@ -3,7 +3,7 @@
 
 import sys
 
-from emotions.runner import main
+from emotions.pipeline.runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""Ablation of extension sources and augmentation methods (emotions.ablation), from the command line.
+"""Ablation of extension sources and augmentation methods (emotions.pipeline.ablation), from the command line.
 
     python benchmarks/ablation.py --out runs/ablation.json [--data-root ../shared/data] [--only a,b]
         [--model baseline|transformer|cnn] [--model-params '{"epochs": 3}']
@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emotions.ablation import CONFIGS, run_ablation  # noqa: E402
-from emotions.io import write_json_atomic  # noqa: E402
-from emotions.paths import CACHE_DIR  # noqa: E402
+from emotions.pipeline.ablation import CONFIGS, run_ablation  # noqa: E402
+from emotions.core.io import write_json_atomic  # noqa: E402
+from emotions.core.paths import CACHE_DIR  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model-params", default="{}", help="JSON options of the model kind")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("emotions.data").setLevel(logging.ERROR)   # duplicate-text warnings of the raw sets
+    logging.getLogger("emotions.data.readers").setLevel(logging.ERROR)   # duplicate-text warnings of the raw sets
     names = [n.strip() for n in args.only.split(",") if n.strip()] or None
     try:
         result = run_ablation(args.data_root, names, seed=args.seed, cache_dir=args.cache_dir, model=args.model,

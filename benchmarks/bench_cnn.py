@@ -26,12 +26,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emotions import paths  # noqa: E402
-from emotions.data import load_cedr_file, load_labeled_csv, load_twitter  # noqa: E402
-from emotions.labels import CEDR_LABELS, CRYPTONITE_LABELS, TWITTER_LABELS, get_task  # noqa: E402
-from emotions.metrics import multilabel_report, singlelabel_report  # noqa: E402
+from emotions.core import paths  # noqa: E402
+from emotions.data.readers import load_cedr_file, load_labeled_csv, load_twitter  # noqa: E402
+from emotions.data.labels import CEDR_LABELS, CRYPTONITE_LABELS, TWITTER_LABELS, get_task  # noqa: E402
+from emotions.evaluation.metrics import multilabel_report, singlelabel_report  # noqa: E402
 from emotions.models import train_model  # noqa: E402
-from emotions.splits import split_frame  # noqa: E402
+from emotions.data.splits import split_frame  # noqa: E402
 
 SEED = 42
 ENGLISH_PREPROCESS = {"emoji_language": "en", "asr_dictionary": False}
@@ -94,11 +94,11 @@ def run_task(name: str, data_dir: Path, params: dict, work: Path, img_dir: Path 
         result.update({k: rep[k] for k in ("accuracy", "macro_f1", "weighted_f1", "macro_roc_auc")})
         result["confusion_matrix"] = rep["confusion_matrix"]
         if img_dir is not None:
-            from emotions.plots import plot_confusion_matrix
+            from emotions.evaluation.plots import plot_confusion_matrix
             plot_confusion_matrix(rep["confusion_matrix"], labels, img_dir / f"cnn_{name}_confusion.png",
                                   title=f"CNN, {name} holdout")
     if img_dir is not None:
-        from emotions.plots_training import plot_learning_curves
+        from emotions.evaluation.plots import plot_learning_curves
         plot_learning_curves(h, img_dir / f"cnn_{name}_history.png", title=f"CNN, {name}")
     return result
 

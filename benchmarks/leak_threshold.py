@@ -1,4 +1,4 @@
-"""Precision / recall of the near-copy rule of emotions.leaks, measured on the real data.
+"""Precision / recall of the near-copy rule of emotions.data.leaks, measured on the real data.
 
 Setting: every ru-izard-emotions row (24,891) against every cryptonite valid + test text (14,168);
 a row is a *leak* when it translates the same Reddit comment as some protected text.
@@ -41,8 +41,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emotions.data import load_cryptonite, load_izard  # noqa: E402
-from emotions.leaks import (DEFAULT_MIN_LENGTH_RATIO, DEFAULT_NEAR_COPY_THRESHOLD,  # noqa: E402
+from emotions.data.readers import load_cryptonite, load_izard  # noqa: E402
+from emotions.data.leaks import (DEFAULT_MIN_LENGTH_RATIO, DEFAULT_NEAR_COPY_THRESHOLD,  # noqa: E402
                             match_key, nearest_protected)
 
 PAIRS_FILE = Path(__file__).with_name("leak_pairs_labelled.tsv")
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     for r, table in evaluate(matches, pairs).items():
         print(f"\n### min_length_ratio = {r}" + ("  (default)" if r == DEFAULT_MIN_LENGTH_RATIO else ""))
         print(table.to_string(index=False))
-    print(f"\ndefaults in emotions/leaks.py: threshold {DEFAULT_NEAR_COPY_THRESHOLD}, "
+    print(f"\ndefaults in emotions/data/leaks.py: threshold {DEFAULT_NEAR_COPY_THRESHOLD}, "
           f"min_length_ratio {DEFAULT_MIN_LENGTH_RATIO}")
 
 

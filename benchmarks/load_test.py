@@ -3,7 +3,7 @@
     python benchmarks/load_test.py --run RUN_DIR [--backend onnx-int8] [--requests 2000] [--concurrency 16]
                                    [--max-seconds 300] [--threads 2] [--out FILE.json]
 
-Starts `python -m emotions.serve` on 127.0.0.1 (a free port) in a subprocess, sends `--requests`
+Starts `python -m emotions.serving.service` on 127.0.0.1 (a free port) in a subprocess, sends `--requests`
 single-text `POST /predict` requests (every `--batch-every`-th one a small `/predict/batch`) from
 `--concurrency` asyncio clients (httpx), after `--warmup` uncounted ones (longest texts first, so
 memory pools reach their working size before RSS is sampled), stopping early at `--max-seconds`

@@ -4,7 +4,7 @@
         [--only gpu_recipe,linear_head,...] [--budget-s 480] [--out results.json] [--smoke]
 
 Each experiment: the task's splits (cryptonite without train.csv: valid 50/25/25 ->
-train/tune/holdout, seed 42), optional extension sources (leak-controlled, emotions.extend),
+train/tune/holdout, seed 42), optional extension sources (leak-controlled, emotions.data.extend),
 training with early stopping and per-class thresholds on `tune`, and the score on the disjoint
 `holdout`. Meant for a GPU (the `gpu` profile's recipe); `--smoke` runs a few rows on CPU to check
 the script. Experiments run in the order given and stop once `--budget-s` is spent.
@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emotions.extend import extend_training_set  # noqa: E402
-from emotions.labels import get_task  # noqa: E402
-from emotions.metrics import multilabel_report, singlelabel_report  # noqa: E402
+from emotions.data.extend import extend_training_set  # noqa: E402
+from emotions.data.labels import get_task  # noqa: E402
+from emotions.evaluation.metrics import multilabel_report, singlelabel_report  # noqa: E402
 from emotions.models import train_model  # noqa: E402
-from emotions.prepare import build_splits  # noqa: E402
-from emotions.stage import setup_logging  # noqa: E402
+from emotions.data.prepare import build_splits  # noqa: E402
+from emotions.pipeline.stage import setup_logging  # noqa: E402
 
 # The `gpu` profile's transformer recipe (configs/profiles/gpu.yaml mirrors it).
 GPU_RECIPE = dict(epochs=6, batch_size=64, lr=6e-5, head_lr=1e-3, weight_decay=0.01, schedule="linear",

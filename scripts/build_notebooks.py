@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from emotions.stage import Stage
+from emotions.pipeline.stage import Stage
 """
 
 
@@ -56,9 +56,9 @@ NOTEBOOK_SOURCES = {
                           "punctuation), and examples. Figures go to the run folder and to `img/<task>/`."),
         params_cell(COMMON_PARAMS + 'n_examples = 5                      # example texts shown per label\n'),
         new_code_cell(SETUP + """
-from emotions import plots
-from emotions.labels import get_task
-from emotions.prepare import raw_frames
+from emotions.evaluation import plots
+from emotions.data.labels import get_task
+from emotions.data.prepare import raw_frames
 
 stage = Stage("01_eda", run_dir, task=task)
 spec = get_task(task)
@@ -113,9 +113,9 @@ sources = {}                        # extension sources (see configs/base.yaml, 
 leak = {"enabled": True}            # leak control options
 '''),
         new_code_cell(SETUP + """
-from emotions.labels import get_task
-from emotions.prepare import build_splits
-from emotions.plots import class_counts
+from emotions.data.labels import get_task
+from emotions.data.prepare import build_splits
+from emotions.evaluation.plots import class_counts
 
 stage = Stage("02_extend", run_dir, task=task)
 labels = list(get_task(task).labels)
@@ -131,7 +131,7 @@ before = class_counts(parts, labels)"""),
         new_code_cell("""enabled = {k: v for k, v in sources.items() if (v.get("enabled", True) if isinstance(v, dict) else v)}
 report = {"sources": {}, "note": "no extension source enabled"}
 if enabled:
-    from emotions.extend import extend_training_set
+    from emotions.data.extend import extend_training_set
     protect = {k: parts[k]["text"].tolist() for k in ("tune", "holdout", "test") if k in parts}
     parts["train"], report = extend_training_set(parts["train"], data_root=Path(data_dir), sources=sources,
                                                  protect=protect, labels=labels, seed=seed, leak=leak)
@@ -157,9 +157,9 @@ methods = {}                        # per-method options (see configs/base.yaml,
 budget = {}                         # rows to add per class, or {"auto": {...}}
 '''),
         new_code_cell(SETUP + """
-from emotions.labels import get_task
-from emotions.paths import CACHE_DIR
-from emotions.plots import class_counts
+from emotions.data.labels import get_task
+from emotions.core.paths import CACHE_DIR
+from emotions.evaluation.plots import class_counts
 
 stage = Stage("03_augment", run_dir, task=task)
 labels = list(get_task(task).labels)
@@ -193,7 +193,7 @@ preprocess = {}                     # text preprocessing, stored with the model
         new_code_cell(SETUP + """
 import time
 
-from emotions.labels import get_task
+from emotions.data.labels import get_task
 from emotions.models import train_model
 
 stage = Stage("04_train", run_dir, task=task)
@@ -215,7 +215,7 @@ pd.Series(dict(zip(predictor.labels, predictor.thresholds)), name="threshold").r
         new_code_cell("""history_file = Path(run_dir) / "model" / "history.json"
 if history_file.is_file():  # neural models: loss and tune score per epoch
     from IPython.display import Image
-    from emotions.plots_training import plot_learning_curves
+    from emotions.evaluation.plots import plot_learning_curves
     curves = plot_learning_curves(history_file, stage.path("img/learning_curves.png"), title=f"{model}: learning curves")
     display(Image(filename=str(stage.figure(curves, "learning_curves"))))
 stage.finish(model=model, train_rows=len(train), train_seconds=round(train_seconds, 1))"""),
@@ -227,10 +227,10 @@ stage.finish(model=model, train_rows=len(train), train_seconds=round(train_secon
                           "run folder."),
         params_cell(COMMON_PARAMS),
         new_code_cell(SETUP + """
-from emotions.evaluate import evaluate_model
-from emotions.labels import get_task
+from emotions.evaluation.report import evaluate_model
+from emotions.data.labels import get_task
 from emotions.models import load_predictor
-from emotions.plots import plot_per_class_scores
+from emotions.evaluation.plots import plot_per_class_scores
 
 stage = Stage("05_evaluate", run_dir, task=task)
 spec = get_task(task)
@@ -246,7 +246,7 @@ stage.figure(plot_per_class_scores(metrics["holdout"], "Holdout: per-class preci
         new_markdown_cell("## Precision-recall and threshold curves (holdout)\n\n"
                           "Dots and dashed lines mark the thresholds tuned on the tune split."),
         new_code_cell("""from IPython.display import Image
-from emotions.evaluate import evaluation_figures
+from emotions.evaluation.report import evaluation_figures
 for name, path in evaluation_figures(predictor, frames["holdout"], proba["holdout"], stage.path("img")).items():
     display(Image(filename=str(stage.figure(path, name))))"""),
         new_code_cell("""stage.write_json("metrics", "metrics.json", metrics)
@@ -264,11 +264,11 @@ expected_test_rows = None           # fail if the test file has another row coun
 submissions_dir = "../submissions"
 '''),
         new_code_cell(SETUP + """
-from emotions.data import load_labeled_csv
-from emotions.labels import get_task
+from emotions.data.readers import load_labeled_csv
+from emotions.data.labels import get_task
 from emotions.models import load_predictor
-from emotions.paths import CRYPTONITE_TEST
-from emotions.submission import make_submission, validate_submission_file, write_submission
+from emotions.core.paths import CRYPTONITE_TEST
+from emotions.pipeline.submission import make_submission, validate_submission_file, write_submission
 
 stage = Stage("06_submission", run_dir, task=task)
 labels = list(get_task(task).labels)
@@ -291,7 +291,7 @@ stage.finish(rows=len(submission), labels_per_text=float(submission[labels].sum(
                           "Exports a trained transformer to ONNX (dynamic batch and sequence axes) and an int8 "
                           "dynamically quantised copy (onnxruntime), then checks parity against torch on holdout "
                           "texts: probability differences, label-decision agreement and weighted F1. "
-                          "Serve the run with `python -m emotions.serve --run <run folder> --backend onnx-int8`. "
+                          "Serve the run with `python -m emotions.serving.service --run <run folder> --backend onnx-int8`. "
                           "Off by default (`-p export.enabled=true`); other model kinds are skipped."),
         params_cell(COMMON_PARAMS + '''enabled = False
 force = False                       # replace an existing export
@@ -309,7 +309,7 @@ if not enabled:
 elif kind != "transformer":
     print(f"export applies to transformer models; this run's model is {kind!r}: skipped")
 else:
-    from emotions.export_onnx import export_onnx
+    from emotions.serving.export import export_onnx
     holdout = stage.input("holdout", "data/holdout.csv")
     parity = export_onnx(run_dir, force=force, reuse=not force, frame=holdout, n=n_parity)
     for name in ("model.onnx", "model.int8.onnx", "parity.json"):
@@ -320,18 +320,18 @@ else:
     "08_ablation": [
         new_markdown_cell("# 08 · Ablation: extension and augmentation on and off\n\n"
                           "Trains the same model with each extension source and augmentation method switched on "
-                          "and off (configurations in `emotions/ablation.py`), thresholds tuned on the tune part and "
+                          "and off (configurations in `emotions/pipeline/ablation.py`), thresholds tuned on the tune part and "
                           "weighted F1 measured on the disjoint holdout part of `valid.csv`, with a 95% paired "
                           "bootstrap interval against the first configuration. Off by default (`-p ablation.enabled=true`); "
                           "with the baseline model it takes about 10 minutes on 2 cores for all configurations."),
         params_cell(COMMON_PARAMS + '''enabled = False
-configs = []                        # names from emotions.ablation.CONFIGS (empty: all of them)
+configs = []                        # names from emotions.pipeline.ablation.CONFIGS (empty: all of them)
 model = "baseline"                  # the model kind trained for every configuration
 model_params = {}
 '''),
         new_code_cell(SETUP + """
-from emotions.ablation import CONFIGS, run_ablation
-from emotions.plots import plot_ablation
+from emotions.pipeline.ablation import CONFIGS, run_ablation
+from emotions.evaluation.plots import plot_ablation
 
 stage = Stage("08_ablation", run_dir, task=task)
 result = None

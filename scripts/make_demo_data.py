@@ -32,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "data" / "demo"
 
 # label lists and mappings: the project's one place for them
-from emotions.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,  # noqa: E402
+from emotions.data.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,  # noqa: E402
                              GOEMOTIONS_EKMAN_LABELS as EKMAN_LABELS, GOEMOTIONS_LABELS,
                              GOEMOTIONS_TO_EKMAN as EKMAN_OF, IZARD_LABELS)
 

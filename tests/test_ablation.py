@@ -2,9 +2,9 @@
 
 import pytest
 
-from emotions.ablation import CONFIGS, run_ablation
-from emotions.paths import DEMO_DATA_DIR
-from emotions.plots import plot_ablation, plt
+from emotions.pipeline.ablation import CONFIGS, run_ablation
+from emotions.core.paths import DEMO_DATA_DIR
+from emotions.evaluation.plots import plot_ablation, plt
 
 
 def test_ablation_on_demo_data(tmp_path):

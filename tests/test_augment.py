@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import emotions.extend as E
+from emotions.core import hub
 from emotions.augment import AsrNoise, augment_training_set, class_budgets
 from emotions.augment.backtranslate import CachedTranslator, MarianTranslator
-from emotions.labels import CRYPTONITE_LABELS as L
+from emotions.data.labels import CRYPTONITE_LABELS as L
 
 TEXTS = [
     ("Мне очень страшно идти домой одному ночью", {"fear"}),
@@ -100,7 +100,7 @@ def test_translator_cache_second_run_makes_no_model_calls(tmp_path: Path) -> Non
 
 
 def test_backtranslation_offline_is_skipped_with_one_line(tmp_path: Path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(E, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     train = frame(2)
     params = {"budget": {"fear": 2}, "methods": {"synonyms": {"enabled": False},
                                                  "backtranslation": {"forward": "Helsinki-NLP/opus-mt-ru-en"}}}
@@ -118,7 +118,7 @@ def test_backtranslation_offline_is_skipped_with_one_line(tmp_path: Path, monkey
 def test_marian_missing_local_folder_raises_unavailable(tmp_path: Path, monkeypatch) -> None:
     from emotions.augment import TranslatorUnavailable
 
-    monkeypatch.setattr(E, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(TranslatorUnavailable):
         MarianTranslator("no-such-org/no-such-model", allow_download=False).translate(["привет"])
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from emotions.labels import TaskSpec, get_task
+from emotions.data.labels import TaskSpec, get_task
 from emotions.models import MODEL_CARD, load_predictor, train_model
 from emotions.models import cnn
-from emotions.word_vectors import navec_available
+from emotions.data.word_vectors import navec_available
 
 TINY = dict(embedding_dim=8, filters=8, kernel_size=3, dense_units=8, batch_size=8, lr=0.01, epochs=8,
             patience=3, seed=7, progress=False, preprocess={"asr_dictionary": False})
@@ -137,7 +137,7 @@ def test_tiny_single_label_run_learns_and_round_trips(tmp_path):
 
 def test_confusion_plot_writes_png(tmp_path):
     import matplotlib.pyplot as plt
-    from emotions.plots import plot_confusion_matrix
+    from emotions.evaluation.plots import plot_confusion_matrix
     fig = plot_confusion_matrix([[5, 1], [0, 3]], ["a", "b"], tmp_path / "cm.png", title="t")
     plt.close(fig)
     assert (tmp_path / "cm.png").stat().st_size > 1000
@@ -180,7 +180,7 @@ def test_parameter_and_data_checks(tmp_path, caplog):
         train_model("cnn", bad, tune_df, SINGLE, TINY, tmp_path / "x")
     with pytest.raises(ValueError, match="lacks column"):
         train_model("cnn", train_df.drop(columns=["joy"]), tune_df, SINGLE, TINY, tmp_path / "x")
-    with caplog.at_level(logging.WARNING, logger="emotions.cnn"):
+    with caplog.at_level(logging.WARNING, logger="emotions.models.cnn"):
         model = train_model("cnn", train_df, tune_df.iloc[:0], SINGLE, {**TINY, "epochs": 1, "colour": 1},
                             tmp_path / "y")
     assert "colour" in caplog.text
@@ -195,7 +195,7 @@ navec_needed = pytest.mark.skipif(not navec_available(),
 
 @navec_needed
 def test_navec_embedding_matrix_fills_known_words():
-    from emotions.word_vectors import coverage, embedding_matrix, load_navec
+    from emotions.data.word_vectors import coverage, embedding_matrix, load_navec
     nv = load_navec()
     assert load_navec() is nv                      # cached
     vocab = {"<OOV>": 1, "привет": 2, "ёлка": 3, "zzqxjunknownword": 4}
@@ -214,7 +214,7 @@ def test_navec_embedding_matrix_fills_known_words():
 
 @navec_needed
 def test_cnn_with_frozen_navec(tmp_path):
-    from emotions.word_vectors import load_navec
+    from emotions.data.word_vectors import load_navec
     train_df, tune_df = multi_frame(40, 1), multi_frame(10, 2)
     params = {**TINY, "embedding": "navec", "embedding_trainable": False, "epochs": 2, "preprocess": None}
     model = train_model("cnn", train_df, tune_df, MULTI, params, tmp_path)

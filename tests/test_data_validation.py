@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from emotions.data import (DataValidationError, load_cedr_file, load_goemotions_tsv, load_labeled_csv,
+from emotions.data.readers import (DataValidationError, load_cedr_file, load_goemotions_tsv, load_labeled_csv,
                            load_twitter, parse_cedr_labels)
-from emotions.labels import CRYPTONITE_LABELS, GOEMOTIONS_EKMAN_LABELS
+from emotions.data.labels import CRYPTONITE_LABELS, GOEMOTIONS_EKMAN_LABELS
 
 HEADER = "text," + ",".join(CRYPTONITE_LABELS)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from emotions.labels import (CRYPTONITE_LABELS, GOEMOTIONS_EKMAN_LABELS, GOEMOTIONS_LABELS, GOEMOTIONS_TO_EKMAN,
+from emotions.data.labels import (CRYPTONITE_LABELS, GOEMOTIONS_EKMAN_LABELS, GOEMOTIONS_LABELS, GOEMOTIONS_TO_EKMAN,
                              IZARD_LABELS)
 
 ROOT = Path(__file__).resolve().parents[1]

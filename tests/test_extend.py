@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import emotions.extend as E
-from emotions.data import DataValidationError
-from emotions.labels import CEDR_IDS, CRYPTONITE_LABELS, IZARD_LABELS
+import emotions.data.extend as E
+from emotions.core import hub
+from emotions.data.readers import DataValidationError
+from emotions.data.labels import CEDR_IDS, CRYPTONITE_LABELS, IZARD_LABELS
 
 L = CRYPTONITE_LABELS
 
@@ -104,7 +105,7 @@ def test_izard_hub_path_with_local_files(tmp_path: Path) -> None:
 
 
 def test_izard_hub_unreachable_is_one_log_line(tmp_path: Path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(E, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     train = pd.DataFrame([crypto_row("обычный текст", "neutral")])
     with caplog.at_level(logging.INFO, logger="emotions"):
         out, rep = E.extend_training_set(train, data_root=tmp_path, sources={"izard": {}}, protect={})
@@ -181,7 +182,7 @@ def test_izard_hub_load_failure_is_one_log_line(tmp_path: Path, monkeypatch, cap
     def boom(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'Djacon/ru-izard-emotions' on the Hub")
 
-    monkeypatch.setattr(E, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr(datasets, "load_dataset", boom)
     with caplog.at_level(logging.INFO, logger="emotions"):
         out, rep = E.extend_training_set(empty_train(), data_root=tmp_path, sources={"izard": {}}, protect={})

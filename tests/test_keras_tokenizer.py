@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotions.keras_tokenizer import (KERAS_FILTERS, OOV_INDEX, KerasTokenizer, pad_sequences,
+from emotions.models.keras_tokenizer import (KERAS_FILTERS, OOV_INDEX, KerasTokenizer, pad_sequences,
                                       text_to_word_sequence)
 
 TEXTS = ["The cat sat.", "the cat ran!", "A dog ran, the dog sat", "cat"]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from emotions import labels as L
-from emotions.preprocess import (PreprocessConfig, apply_asr_dictionary, demojize, load_asr_dictionary,
+from emotions.data import labels as L
+from emotions.data.preprocess import (PreprocessConfig, apply_asr_dictionary, demojize, load_asr_dictionary,
                                  normalize_asr, preprocess_text)
 
 

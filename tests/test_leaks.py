@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotions.extend import extend_training_set
-from emotions.labels import CRYPTONITE_LABELS, IZARD_LABELS
-from emotions.leaks import DEFAULT_NEAR_COPY_THRESHOLD, duplicate_mask, near_copy_mask, nearest_protected
+from emotions.data.extend import extend_training_set
+from emotions.data.labels import CRYPTONITE_LABELS, IZARD_LABELS
+from emotions.data.leaks import DEFAULT_NEAR_COPY_THRESHOLD, duplicate_mask, near_copy_mask, nearest_protected
 
 VALID = [
     "Даже если бы это оказалось правдой, кто согласился бы пить таблетки, от которых так резко скачет настроение?",

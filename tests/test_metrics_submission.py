@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotions.labels import CRYPTONITE_LABELS as LABELS
-from emotions.metrics import apply_thresholds, multilabel_report, tune_thresholds, weighted_f1
-from emotions.splits import split_frame
-from emotions.submission import SubmissionError, make_submission, validate_submission, write_submission
+from emotions.data.labels import CRYPTONITE_LABELS as LABELS
+from emotions.evaluation.metrics import apply_thresholds, multilabel_report, tune_thresholds, weighted_f1
+from emotions.data.splits import split_frame
+from emotions.pipeline.submission import SubmissionError, make_submission, validate_submission, write_submission
 
 
 def test_tune_thresholds_finds_known_optimum():

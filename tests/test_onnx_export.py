@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from emotions.export_onnx import ExportError, export_onnx, main as export_main  # noqa: E402
-from emotions.labels import get_task  # noqa: E402
-from emotions.onnx_predictor import (FP32_FILE, INT8_FILE, META_FILE, PARITY_FILE, TOKENIZER_FILE,  # noqa: E402
+from emotions.serving.export import ExportError, export_onnx, main as export_main  # noqa: E402
+from emotions.data.labels import get_task  # noqa: E402
+from emotions.serving.onnx_predictor import (FP32_FILE, INT8_FILE, META_FILE, PARITY_FILE, TOKENIZER_FILE,  # noqa: E402
                                      OnnxPredictor, StaleExportError, locate)
 from tiny_runs import make_tiny_transformer  # noqa: E402
 
@@ -150,7 +150,7 @@ def test_baseline_cannot_be_exported(tmp_path):
     with pytest.raises(ExportError, match="native"):
         export_onnx(tmp_path / "run")
     with pytest.raises(ValueError, match="native"):
-        from emotions.serve import load_backend
+        from emotions.serving.service import load_backend
         load_backend(tmp_path / "run", "onnx-int8")
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from emotions.labels import CRYPTONITE_LABELS
-from emotions.paths import CRYPTONITE_TEST, DEMO_DATA_DIR
-from emotions.runner import main
-from emotions.submission import validate_submission_file
+from emotions.data.labels import CRYPTONITE_LABELS
+from emotions.core.paths import CRYPTONITE_TEST, DEMO_DATA_DIR
+from emotions.pipeline.runner import main
+from emotions.pipeline.submission import validate_submission_file
 
 pytestmark = pytest.mark.slow
 

@@ -23,10 +23,10 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import emotions  # noqa: E402
-from emotions.labels import get_task  # noqa: E402
+from emotions.data.labels import get_task  # noqa: E402
 from emotions.models.base import Predictor  # noqa: E402
-from emotions.preprocess import PreprocessConfig  # noqa: E402
-from emotions.serve import create_app, is_blank, limit_text, main as serve_main  # noqa: E402
+from emotions.data.preprocess import PreprocessConfig  # noqa: E402
+from emotions.serving.service import create_app, is_blank, limit_text, main as serve_main  # noqa: E402
 from tiny_runs import make_tiny_transformer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +240,7 @@ def test_onnx_int8_backend_exports_on_demand(tiny, tmp_path, caplog):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     assert not (copy / "export").exists()
-    with caplog.at_level(logging.WARNING, logger="emotions.serve"):
+    with caplog.at_level(logging.WARNING, logger="emotions.serving.service"):
         app = create_app(copy, "onnx-int8", max_chars=MAX_CHARS, max_batch=MAX_BATCH, threads=1)
     assert any("exporting" in r.getMessage() for r in caplog.records)
     assert (copy / "export" / "model.int8.onnx").is_file() and (copy / "export" / "parity.json").is_file()
@@ -292,12 +292,12 @@ def test_cli_errors_cleanly(tmp_path, capsys):
 
 
 def test_cli_serves_over_http(baseline_run):
-    """`python -m emotions.serve` really listens on 127.0.0.1 (baseline: no torch import, quick start)."""
+    """`python -m emotions.serving.service` really listens on 127.0.0.1 (baseline: no torch import, quick start)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "emotions.serve", "--run", str(baseline_run), "--backend", "native",
+    proc = subprocess.Popen([sys.executable, "-m", "emotions.serving.service", "--run", str(baseline_run), "--backend", "native",
                              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import nn
 
-from emotions.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
-from emotions.nn.heads import ACTIVATIONS, ClassificationHead, EmotionClassifier, HeadConfig, mean_pool
-from emotions.nn.losses import MultilabelLoss, SinglelabelLoss, class_weights
-from emotions.nn.optim import build_optimizer, build_scheduler, layer_depth, param_groups
-from emotions.nn.tiny import build_tiny_encoder
+from emotions.models.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
+from emotions.models.nn.heads import ACTIVATIONS, ClassificationHead, EmotionClassifier, HeadConfig, mean_pool
+from emotions.models.nn.losses import MultilabelLoss, SinglelabelLoss, class_weights
+from emotions.models.nn.optim import build_optimizer, build_scheduler, layer_depth, param_groups
+from emotions.models.nn.tiny import build_tiny_encoder
 
 TEXTS = ["я очень рад тебя видеть", "это ужасно и противно", "мне страшно одному дома",
          "какая грустная история", "вот это да не ожидал", "стол стоит у окна"] * 10
@@ -231,7 +231,7 @@ def test_tiny_encoder_both_tokenizers(tmp_path):
 
 # --- plots ---------------------------------------------------------------------------------------
 def test_training_plots(tmp_path):
-    from emotions.plots_training import (f1_vs_threshold, plot_learning_curves, plot_pr_curves,
+    from emotions.evaluation.plots import (f1_vs_threshold, plot_learning_curves, plot_pr_curves,
                                          plot_threshold_curves)
 
     rng = np.random.default_rng(0)

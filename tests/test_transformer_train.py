@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from emotions.labels import get_task
-from emotions.metrics import apply_thresholds, tune_thresholds, weighted_f1
+from emotions.data.labels import get_task
+from emotions.evaluation.metrics import apply_thresholds, tune_thresholds, weighted_f1
 from emotions.models import load_predictor, read_model_card, train_model
 from emotions.models import transformer as T
-from emotions.nn.trainer import Trainer
+from emotions.models.nn.trainer import Trainer
 
 CRYPTONITE = get_task("cryptonite")
 SINGLE = get_task("emotions-en")

@@ -8,11 +8,11 @@ from typing import Sequence
 
 import torch
 
-from emotions.labels import get_task
+from emotions.data.labels import get_task
 from emotions.models.transformer import (TransformerPredictor, build_model, load_encoder, load_tokenizer,
                                          merge_params)
-from emotions.nn.tiny import build_tiny_encoder
-from emotions.preprocess import PreprocessConfig
+from emotions.models.nn.tiny import build_tiny_encoder
+from emotions.data.preprocess import PreprocessConfig
 
 
 def make_tiny_transformer(run: Path, texts: Sequence[str], *, multilabel: bool = True, seed: int = 0,

@@ -20,14 +20,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..leaks import match_keys
+from ..data.leaks import match_keys
 from .asr_noise import ASR_NOISE_DEFAULTS, AsrNoise
 from .backtranslate import (DEFAULT_BACKWARD, DEFAULT_FORWARD, BackTranslator, CachedTranslator,
                             MarianTranslator, Translator, TranslatorUnavailable, make_back_translator)
 from .budget import class_budgets, fill_quota, split_quota
 from .synonyms import NavecNeighbours, SynonymReplacer, is_russian, wordnet_synonyms
 
-log = logging.getLogger("emotions.augment")
+log = logging.getLogger(__name__)
 
 METHOD_ORDER = ["backtranslation", "synonyms", "asr_noise"]
 AUGMENT_DEFAULTS: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 Steps on `normalize_asr(text)` (lowercase, ё->е, no punctuation), each random and seeded:
 1. known ASR errors, inverse direction (right -> wrong) of the dictionary emotions/resources/asr_errors.tsv
-   (read through emotions.preprocess.load_asr_dictionary): "что" -> "чо", "не знаю" -> "незнаю";
+   (read through emotions.data.preprocess.load_asr_dictionary): "что" -> "чо", "не знаю" -> "незнаю";
 2. Russian phonetic confusions inside words: unstressed о->а, е->и / и->е, тся<->ться, -ого->-ова,
    сч->щ, что->што, final devoicing (д->т, б->п, в->ф, з->с, г->к, ж->ш), double consonants simplified;
 3. short words (1-2 letters) dropped, adjacent words merged, long words split.
@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..preprocess import load_asr_dictionary, normalize_asr
+from ..data.preprocess import load_asr_dictionary, normalize_asr
 
 ASR_NOISE_DEFAULTS: dict = {
     "p_dictionary": 0.5,     # each match of a dictionary phrase is replaced by a wrong form

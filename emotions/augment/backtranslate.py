@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
-log = logging.getLogger("emotions.augment")
+log = logging.getLogger(__name__)
 
 DEFAULT_FORWARD = "Helsinki-NLP/opus-mt-ru-en"
 DEFAULT_BACKWARD = "Helsinki-NLP/opus-mt-en-ru"
@@ -49,11 +49,11 @@ class MarianTranslator:
             raise TranslatorUnavailable("the MarianMT tokenizer needs the `sentencepiece` package")
         from transformers import MarianMTModel, MarianTokenizer
 
-        from ..extend import hub_reachable
+        from ..core import hub
 
         local = Path(self.model_id).expanduser()
         attempts: list[dict] = [{}] if local.is_dir() else [{"local_files_only": True}]
-        if not local.is_dir() and self.allow_download and hub_reachable():
+        if not local.is_dir() and self.allow_download and hub.hub_reachable():
             attempts.append({})
         source = str(local) if local.is_dir() else self.model_id
         error: Exception | None = None

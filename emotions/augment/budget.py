@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..leaks import match_key
+from ..data.leaks import match_key
 
 
 def class_budgets(y: np.ndarray, labels: Sequence[str], budget: str | dict | None, factor: float = 2.0,

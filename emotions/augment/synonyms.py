@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-log = logging.getLogger("emotions.augment")
+log = logging.getLogger(__name__)
 
 _WORD_SPLIT = re.compile(r"(\w+)", re.UNICODE)
 _CYRILLIC_WORD = re.compile(r"^[а-яё]+$")
@@ -93,7 +93,7 @@ class NavecNeighbours:
 
     def __init__(self, path: str | Path | None = None, *, vocab_size: int = 50_000, top_k: int = 5,
                  min_similarity: float = 0.55, min_length: int = 3, emotion_similarity: float | None = 0.45):
-        from ..word_vectors import load_navec
+        from ..data.word_vectors import load_navec
 
         navec = load_navec(path)   # natasha's bundled file unless `path` (or $EMOTIONS_NAVEC_PATH) says otherwise
         vocab, pq = navec.vocab, navec.pq

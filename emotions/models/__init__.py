@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..labels import TaskSpec
+from ..data.labels import TaskSpec
 from .base import MODEL_CARD, Predictor, read_model_card
 
 # kind -> module (relative to this package)

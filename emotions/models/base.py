@@ -10,9 +10,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import write_json_atomic
-from ..metrics import apply_thresholds, tune_thresholds
-from ..preprocess import PreprocessConfig, preprocess_texts
+from ..core.io import write_json_atomic
+from ..evaluation.metrics import apply_thresholds, tune_thresholds
+from ..data.preprocess import PreprocessConfig, preprocess_texts
 
 MODEL_CARD = "model_card.json"
 

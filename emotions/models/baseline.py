@@ -15,11 +15,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from ..labels import TaskSpec
-from ..preprocess import PreprocessConfig
+from ..data.labels import TaskSpec
+from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
 
-log = logging.getLogger("emotions.baseline")
+log = logging.getLogger(__name__)
 
 DEFAULTS = dict(word_ngram_max=2, char_ngram_min=2, char_ngram_max=5, max_features=200_000,
                 min_df=1, C=4.0, class_weight="balanced", max_iter=2000)

@@ -30,14 +30,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..io import write_json_atomic
-from ..keras_tokenizer import KerasTokenizer, pad_sequences
-from ..labels import TaskSpec
-from ..metrics import weighted_f1
-from ..preprocess import PreprocessConfig
+from ..core.io import write_json_atomic
+from .keras_tokenizer import KerasTokenizer, pad_sequences
+from ..data.labels import TaskSpec
+from ..evaluation.metrics import weighted_f1
+from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
 
-log = logging.getLogger("emotions.cnn")
+log = logging.getLogger(__name__)
 
 DEFAULTS: dict = dict(
     num_words=20_000,          # vocabulary size incl. padding (0) and OOV (1)
@@ -205,7 +205,7 @@ def resolve_params(params: dict) -> dict:
     if p["embedding"] not in ("random", "navec"):
         raise ValueError(f"cnn embedding must be 'random' or 'navec', got {p['embedding']!r}")
     if p["embedding"] == "navec":
-        from ..word_vectors import load_navec
+        from ..data.word_vectors import load_navec
         dim = int(load_navec().pq.dim)
         if "embedding_dim" in params and params["embedding_dim"] not in (None, dim):
             log.warning("embedding=navec: embedding_dim is %d (navec), not %s", dim, params["embedding_dim"])
@@ -311,7 +311,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params:
         tokenizer.fit_on_texts(train_texts)
         weights, navec_share = None, None
         if p["embedding"] == "navec":
-            from ..word_vectors import coverage, embedding_matrix
+            from ..data.word_vectors import coverage, embedding_matrix
             weights = embedding_matrix(tokenizer.vocabulary(), p["embedding_dim"], seed=int(p["seed"]),
                                        oov_token=p["oov_token"], n_rows=tokenizer.vocab_size)
             navec_share = round(coverage(tokenizer.vocabulary()), 4)

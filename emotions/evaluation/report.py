@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pandas as pd
 
 from . import plots
-from .plots import plt
-from .plots_training import plot_pr_curves, plot_threshold_curves
+from .plots import plot_pr_curves, plot_threshold_curves, plt
 from .metrics import multilabel_report, singlelabel_report
-from .models.base import Predictor
+
+if TYPE_CHECKING:  # evaluation sits below models: the predictor is only a type here
+    from ..models.base import Predictor
 
 
 def evaluate_model(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:

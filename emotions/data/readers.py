@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from . import labels as L
-from . import paths
+from ..core import paths
 
-log = logging.getLogger("emotions.data")
+log = logging.getLogger(__name__)
 
 TEXT_COLUMN = "text"
 

@@ -12,11 +12,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .data import read_csv_checked
-from .io import write_csv_atomic
-from .paths import KAGGLE_COMPETITION
+from ..data.readers import read_csv_checked
+from ..core.io import write_csv_atomic
+from ..core.paths import KAGGLE_COMPETITION
 
-log = logging.getLogger("emotions.submission")
+log = logging.getLogger(__name__)
 
 
 class SubmissionError(ValueError):

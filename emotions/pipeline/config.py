@@ -8,8 +8,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from .labels import get_task
-from .paths import CONFIGS_DIR
+from ..data.labels import get_task
+from ..core.paths import CONFIGS_DIR
 
 
 def deep_merge(base: dict, over: dict) -> dict:

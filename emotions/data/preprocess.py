@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import emoji
 
-from .paths import RESOURCES_DIR
+from ..core.paths import RESOURCES_DIR
 
 DEFAULT_ASR_DICTIONARY = RESOURCES_DIR / "asr_errors.tsv"
 

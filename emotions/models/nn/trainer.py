@@ -21,12 +21,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..metrics import apply_thresholds, tune_thresholds, weighted_f1
+from ...evaluation.metrics import apply_thresholds, tune_thresholds, weighted_f1
 from .data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
 from .optim import build_optimizer, build_scheduler, param_groups
 from .seed import worker_init_fn
 
-log = logging.getLogger("emotions.nn.trainer")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data as D
+from . import readers as D
 from . import labels as L
-from . import paths
+from ..core import paths
 from .splits import split_frame
 
-log = logging.getLogger("emotions.prepare")
+log = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "tune", "holdout", "test")
 

@@ -23,7 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .preprocess import normalize_asr
 
-log = logging.getLogger("emotions.leaks")
+log = logging.getLogger(__name__)
 
 # Chosen with benchmarks/leak_threshold.py: 151 ru-izard rows sampled (stratified by similarity) and
 # 257 pairs (row, its nearest cryptonite valid/test text under each rule) judged by hand in
@@ -48,7 +48,7 @@ DEFAULT_CHUNK_SIZE: int = 2000
 # similar lengths (all 63 judged same-comment pairs have ratio >= 0.69).
 DEFAULT_MIN_LENGTH_RATIO: float = 0.6
 
-# Leak options (the `leak` dict of emotions.extend.extend_training_set) and their defaults.
+# Leak options (the `leak` dict of emotions.data.extend.extend_training_set) and their defaults.
 LEAK_DEFAULTS: dict = {
     "enabled": True,                 # False: no duplicate or near-copy filtering at all
     "exact_duplicates": True,        # drop normalised duplicates (within the extension, vs train)

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import augment_training_set
-from .data import load_cryptonite
-from .extend import extend_training_set
-from .labels import CRYPTONITE_LABELS, get_task
-from .metrics import weighted_f1
-from .models import train_model
-from .paths import CACHE_DIR
-from .splits import split_frame
+from ..augment import augment_training_set
+from ..data.readers import load_cryptonite
+from ..data.extend import extend_training_set
+from ..data.labels import CRYPTONITE_LABELS, get_task
+from ..evaluation.metrics import weighted_f1
+from ..models import train_model
+from ..core.paths import CACHE_DIR
+from ..data.splits import split_frame
 
 L = CRYPTONITE_LABELS
 RARE = ["fear", "disgust", "sadness"]

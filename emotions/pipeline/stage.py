@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .io import path_fingerprint, read_json, write_csv_atomic, write_json_atomic
-from .paths import IMG_DIR
+from ..core.io import path_fingerprint, read_json, write_csv_atomic, write_json_atomic
+from ..core.paths import IMG_DIR
 
 MANIFESTS = "manifests"
 

@@ -1,6 +1,6 @@
 """A Predictor that runs an exported transformer model through onnxruntime (fp32 or int8).
 
-The export folder (written by `emotions.export_onnx`) holds `model.onnx`, `model.int8.onnx`,
+The export folder (written by `python -m emotions.export_onnx`) holds `model.onnx`, `model.int8.onnx`,
 `tokenizer.json` (the model's fast tokenizer), `export_meta.json` (max length, padding id,
 text prefix, input names, fingerprint of the exported weights) and `parity.json`. Labels,
 thresholds and preprocessing come from the model folder's `model_card.json`, so retuned
@@ -18,10 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import file_sha256
-from .models.base import MODEL_CARD, Predictor, read_model_card
+from ..core.io import file_sha256
+from ..models.base import MODEL_CARD, Predictor, read_model_card
 
-log = logging.getLogger("emotions.onnx_predictor")
+log = logging.getLogger(__name__)
 
 EXPORT_DIRNAME = "export"
 FP32_FILE = "model.onnx"

@@ -7,7 +7,7 @@ Sources (all optional; a source absent from `sources` is not used):
 * ``goemotions_en``  GoEmotions train in English (Ekman grouping); only useful for multilingual models.
 * ``user_csvs``  extra CSVs in the Kaggle format (`text` + the label columns).
 
-Leak control (emotions.leaks, on by default) drops normalised duplicates (within the extension and
+Leak control (emotions.data.leaks, on by default) drops normalised duplicates (within the extension and
 against the training set) and near copies of protected texts (valid / tune / holdout / test).
 """
 
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from . import labels as L
-from . import paths
-from .data import check_label_columns, load_cedr_file, load_goemotions_as_cryptonite, load_izard, load_labeled_csv
-from .hub import hub_reachable
+from ..core import paths
+from .readers import check_label_columns, load_cedr_file, load_goemotions_as_cryptonite, load_izard, load_labeled_csv
+from ..core import hub
 from .leaks import duplicate_mask, leak_options, match_keys, near_copy_mask
 
-log = logging.getLogger("emotions.extend")
+log = logging.getLogger(__name__)
 
 SOURCE_COLUMN = "source"
 
@@ -142,7 +142,7 @@ def read_izard(cfg: dict, data_root: Path, labels: Sequence[str]) -> pd.DataFram
     else:
         hub_id = str(cfg["hub_id"])
         is_local = hub_id in _LOCAL_BUILDERS or Path(hub_id).exists() or "data_files" in cfg["hub_kwargs"]
-        if not is_local and not hub_reachable():
+        if not is_local and not hub.hub_reachable():
             raise SourceUnavailable(
                 f"ru-izard-emotions: not found under {data_root} and the hub is unreachable; skipped")
         try:
@@ -203,7 +203,7 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     `train`: `text` + the label columns (a `source` column is kept, else set to "train").
     `sources`: {"izard": {...}, "cedr": {...}, "goemotions_en": {...}, "user_csvs": [paths]}; see
     SOURCE_DEFAULTS for each source's options. `protect`: {part name: texts} that no extension row
-    may copy (valid / tune / holdout / test). `leak`: emotions.leaks.LEAK_DEFAULTS overrides.
+    may copy (valid / tune / holdout / test). `leak`: emotions.data.leaks.LEAK_DEFAULTS overrides.
 
     Per source, in order: read and map to `labels`; drop rows left without a label; keep rows with
     one of `select_labels`; drop normalised duplicates (of train, of earlier kept rows, within the

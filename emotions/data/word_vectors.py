@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-log = logging.getLogger("emotions.word_vectors")
+log = logging.getLogger(__name__)
 
 NAVEC_ENV = "EMOTIONS_NAVEC_PATH"  # optional override: another navec .tar file
 

@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 
 from .config import available_profiles, load_config
-from .io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
-from .labels import TASKS
-from .paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
+from ..core.io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
+from ..data.labels import TASKS
+from ..core.paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
 from .stage import manifest_path, read_manifest
 
-log = logging.getLogger("emotions.runner")
+log = logging.getLogger(__name__)
 
 COMMON_PARAMS = ("run_dir", "data_dir", "task", "seed", "run_id", "profile")
 

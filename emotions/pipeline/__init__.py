@@ -1,0 +1,1 @@
+"""The pipeline: papermill runner, stage contract, layered configuration, submission, ablation."""
