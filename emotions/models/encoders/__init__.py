@@ -1,0 +1,1 @@
+"""Pretrained text encoders that work offline."""

