@@ -3,10 +3,12 @@
 
 The demo root mirrors the layout and formats of the real data root
 (`../shared/data/`, see its README) with small, hand-written data, so that the
-project's default run works without any real data. Every sentence comes from
-`scripts/demo_sentences.py` (written for this project); slot-filling templates
-there are expanded to reach the row counts. Output is deterministic (fixed seeds,
-no hash-order dependence): running the script twice gives byte-identical files.
+project's default run works without any real data. Every sentence comes from the
+data files in `scripts/demo_sentences/` (written for this project; formats in its
+README): one TSV of hand-written sentences per data set, plus `templates.json`,
+whose slot-filling templates are expanded to reach the row counts. Output is
+deterministic (fixed seeds, file order, no hash-order dependence): running the
+script twice gives byte-identical files.
 
 Usage:
     python scripts/make_demo_data.py [--out DIR]    # default DIR: data/demo
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import re
 import sys
@@ -23,13 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import demo_sentences as S  # noqa: E402
 
 SEED = 20240219
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = PROJECT_ROOT / "data" / "demo"
+SOURCE_DIR = Path(__file__).resolve().parent / "demo_sentences"
 
 # label lists and mappings: the project's one place for them
 from emotions.data.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,  # noqa: E402
@@ -58,6 +60,40 @@ SPLITS = ("train", "valid", "test")
 
 def rng_for(name: str) -> random.Random:
     return random.Random(f"{SEED}:{name}")  # str seeds are hashed with sha512: stable across runs
+
+
+# ---------------------------------------------------------------------------
+# source data (scripts/demo_sentences/): rows are kept in file order
+# ---------------------------------------------------------------------------
+
+def read_tsv(name: str) -> list[dict[str, str]]:
+    """Rows of a UTF-8 tab-separated file with a header line; no quoting, no comments."""
+    path = SOURCE_DIR / name
+    header, *lines = path.read_text(encoding="utf-8").removesuffix("\n").split("\n")
+    columns = header.split("\t")
+    rows = []
+    for i, line in enumerate(lines, 2):
+        cells = line.split("\t")
+        if len(cells) != len(columns) or any(c != c.strip() or not c for c in cells):
+            raise SystemExit(f"{path}:{i}: expected {len(columns)} non-empty tab-separated cells")
+        rows.append(dict(zip(columns, cells)))
+    return rows
+
+
+def labels_of(cell: str) -> tuple[str, ...]:
+    """`joy` -> ("joy",); `anger+disgust` -> ("anger", "disgust")."""
+    return tuple(cell.split("+"))
+
+
+def cedr_ids_of(cell: str) -> tuple[int, ...]:
+    """`[]` -> (); `[0 2]` -> (0, 2)."""
+    return tuple(int(x) for x in cell.strip("[]").split())
+
+
+def load_templates() -> dict:
+    """`templates.json`: slot-filling templates per data set (JSON keeps key and list order)."""
+    with open(SOURCE_DIR / "templates.json", encoding="utf-8") as f:
+        return json.load(f)
 
 
 # ---------------------------------------------------------------------------
@@ -141,9 +177,9 @@ def _splittable(w: str) -> bool:
                                for p in _SPLIT_PREFIXES)
 
 
-def asr_clean(text: str, rng: random.Random) -> str:
-    """Lowercase, no punctuation/emoji, ё→е, [NAME] → a name, numbers often as words."""
-    t = text.replace("[NAME]", rng.choice(S.ASR_NAMES)).lower().replace("ё", "е")
+def asr_clean(text: str, rng: random.Random, names: list[str]) -> str:
+    """Lowercase, no punctuation/emoji, ё→е, [NAME] → one of `names`, numbers often as words."""
+    t = text.replace("[NAME]", rng.choice(names)).lower().replace("ё", "е")
     t = re.sub(r"[^а-яa-z0-9]+", " ", t)
     words = []
     for w in t.split():
@@ -204,8 +240,8 @@ def asr_noise(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def to_asr(text: str, rng: random.Random, noisy: bool = True) -> str:
-    t = asr_clean(text, rng)
+def to_asr(text: str, rng: random.Random, names: list[str], noisy: bool = True) -> str:
+    t = asr_clean(text, rng, names)
     if noisy and rng.random() < 0.35:
         t = asr_noise(t, rng)
     return t
@@ -217,13 +253,17 @@ def to_asr(text: str, rng: random.Random, noisy: bool = True) -> str:
 
 def build_cryptonite() -> dict[str, pd.DataFrame]:
     rng = rng_for("cryptonite")
-    forced = {src: split for src, split, *_ in S.IZARD_LEAKS}
+    forced = {r["cryptonite_text"]: r["cryptonite_split"] for r in read_tsv("leaks.tsv")}
+    sentences = [(labels_of(r["labels"]), r["text"]) for r in read_tsv("cryptonite.tsv")]
+    templates = load_templates()
+    asr_names = templates["cryptonite_asr_names"]
     rows: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {s: [] for s in SPLITS}
     for cat, counts in CRYPTONITE_PLAN.items():
-        hand = list(S.CRYPTONITE_HAND[cat])
+        hand = [t for labels, t in sentences if labels == cat]
         tpl = []
-        for template, slots in S.CRYPTONITE_TEMPLATES.get(cat, []):
-            tpl += expand(template, slots)
+        for entry in templates["cryptonite"]:
+            if tuple(entry["labels"]) == cat:
+                tpl += expand(entry["template"], entry["slots"])
         hand_keys = {norm_key(t) for t in hand}
         tpl = [t for t in dedupe(tpl) if norm_key(t) not in hand_keys]
         rng.shuffle(hand)
@@ -258,7 +298,7 @@ def build_cryptonite() -> dict[str, pd.DataFrame]:
         records = []
         for text, cat, is_leak in items:
             if split == "test":
-                text = to_asr(text, rng, noisy=not is_leak)
+                text = to_asr(text, rng, asr_names, noisy=not is_leak)
                 labels = dict.fromkeys(CRYPTONITE_LABELS, 0)
             else:
                 labels = {lab: int(lab in cat) for lab in CRYPTONITE_LABELS}
@@ -269,18 +309,18 @@ def build_cryptonite() -> dict[str, pd.DataFrame]:
 
 def build_izard() -> dict[str, pd.DataFrame]:
     rng = rng_for("izard")
-    items = list(S.IZARD_HAND)
-    for labels, template, slots, n in S.IZARD_TEMPLATES:
-        filled = expand(template, slots)
+    items = [(labels_of(r["labels"]), r["text"]) for r in read_tsv("ru-izard-emotions.tsv")]
+    for entry in load_templates()["ru-izard-emotions"]:
+        filled = expand(entry["template"], entry["slots"])
         rng.shuffle(filled)
-        items += [(labels, t) for t in filled[:n]]
+        items += [(tuple(entry["labels"]), t) for t in filled[:entry["take"]]]
     texts = [t for _, t in items]
     if len(set(texts)) != len(texts):
         raise SystemExit("duplicate ru-izard texts")
     rng.shuffle(items)
     split_rows = {"val": items[:29], "test": items[29:58], "train": items[58:]}
-    for _src, _split, text, izard_split, labels, _kind in S.IZARD_LEAKS:
-        split_rows[izard_split].append((labels, text))
+    for r in read_tsv("leaks.tsv"):
+        split_rows[r["izard_split"]].append((labels_of(r["izard_labels"]), r["izard_text"]))
     out = {}
     for split in ("train", "val", "test"):
         rows = split_rows[split]
@@ -296,11 +336,11 @@ def cedr_label_str(ids: tuple[int, ...]) -> str:
 
 def build_cedr() -> dict[str, pd.DataFrame]:
     rng = rng_for("cedr")
-    items = list(S.CEDR_HAND)
-    for ids, source, template, slots, n in S.CEDR_TEMPLATES:
-        filled = expand(template, slots)
+    items = [(cedr_ids_of(r["labels"]), r["source"], r["text"]) for r in read_tsv("cedr.tsv")]
+    for entry in load_templates()["cedr"]:
+        filled = expand(entry["template"], entry["slots"])
         rng.shuffle(filled)
-        items += [(ids, source, t) for t in filled[:n]]
+        items += [(tuple(entry["labels"]), entry["source"], t) for t in filled[:entry["take"]]]
     texts = [t for *_, t in items]
     if len(set(texts)) != len(texts):
         raise SystemExit("duplicate CEDR texts")
@@ -325,7 +365,7 @@ def build_cedr() -> dict[str, pd.DataFrame]:
 
 def build_goemotions() -> tuple[str, str]:
     rng = rng_for("goemotions")
-    items = list(S.GOEMOTIONS_HAND)
+    items = [(labels_of(r["labels"]), r["text"]) for r in read_tsv("goemotions-en.tsv")]
     rng.shuffle(items)
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     used: set[str] = set()
@@ -347,11 +387,13 @@ def build_goemotions() -> tuple[str, str]:
 
 def build_emotions_en() -> pd.DataFrame:
     rng = rng_for("emotions-en")
+    sentences = read_tsv("emotions-en.tsv")
+    slots = load_templates()["emotions-en"]
     rows = []
     for emotion, n in EMOTIONS_EN_COUNTS.items():
-        hand = [t for (lab,), t in S.EMOTIONS_EN_HAND if lab == emotion]
-        combos = [f"{o} {w} {c}" for o in S.EMOTIONS_EN_OPENERS for w in S.EMOTIONS_EN_WORDS[emotion]
-                  for c in S.EMOTIONS_EN_CONTEXTS]
+        hand = [r["text"] for r in sentences if r["label"] == emotion]
+        combos = [f"{o} {w} {c}" for o in slots["openers"] for w in slots["words"][emotion]
+                  for c in slots["contexts"]]
         tpl = rng.sample(combos, n - len(hand))
         rows += [(t, emotion) for t in hand + tpl]
     rng.shuffle(rows)
@@ -368,10 +410,11 @@ def label_counts(df: pd.DataFrame, labels: list[str]) -> str:
 
 def readme(cry, izard, cedr, ekman_tsv, emo) -> str:
     leak_lines = []
-    for src, src_split, text, izard_split, labels, kind in S.IZARD_LEAKS:
-        what = "exact copy of" if kind == "exact" else "near-paraphrase of"
-        leak_lines.append(f"- `ru-izard-emotions/{izard_split}.csv`: «{text}» ({'+'.join(labels)}) — "
-                          f"{what} cryptonite `{src_split}` «{src}»"
+    for r in read_tsv("leaks.tsv"):
+        what = "exact copy of" if r["kind"] == "exact" else "near-paraphrase of"
+        src_split = r["cryptonite_split"]
+        leak_lines.append(f"- `ru-izard-emotions/{r['izard_split']}.csv`: «{r['izard_text']}» "
+                          f"({r['izard_labels']}) — {what} cryptonite `{src_split}` «{r['cryptonite_text']}»"
                           + (" (there in ASR form)" if src_split == "test" else ""))
     cedr_counts = []
     for split, df in cedr.items():
@@ -392,7 +435,7 @@ Generated by (deterministic, seeded; stdlib + pandas):
 
     python scripts/make_demo_data.py --out data/demo
 
-Sentences and templates: `scripts/demo_sentences.py`. Re-running reproduces these files
+Sentences and templates: `scripts/demo_sentences/`. Re-running reproduces these files
 byte for byte (`tests/test_demo_data.py` checks this). All files are UTF-8; CSVs are
 written by pandas `to_csv(index=False)`.
 
