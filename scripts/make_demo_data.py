@@ -501,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(cry["train"], out / "cryptonite" / "train.csv")
     write_csv(cry["valid"], out / "cryptonite" / "valid.csv")
     write_csv(cry["test"], out / "cryptonite" / "test_without_answers.csv")
+    write_text("# Row counts that loading checks (common.expected_test_rows: auto)\n"
+               f"rows:\n  test_without_answers.csv: {len(cry['test'])}\n", out / "cryptonite" / "dataset.yaml")
     for split, df in izard.items():
         write_csv(df, out / "ru-izard-emotions" / f"{split}.csv")
     for split, df in cedr.items():

@@ -27,5 +27,11 @@ GOEMOTIONS_EKMAN = "goemotions-en/ekman_train.tsv"
 GOEMOTIONS_ORIGINAL = "goemotions-en/original_train.tsv"
 TWITTER_CSV = "emotions-en/emotions.csv"
 
+# Row counts that loading checks (`common.expected_test_rows: auto`). A data root may declare its
+# own in `<task folder>/dataset.yaml` (`rows: {test_without_answers.csv: 150}`); otherwise these,
+# the counts of the real files, apply.
+DATASET_INFO = "dataset.yaml"
+KNOWN_ROW_COUNTS: dict[str, int] = {CRYPTONITE_TEST: 8742}
+
 # Kaggle competition id (for the optional `--submit`)
 KAGGLE_COMPETITION = "cryptonite-hack-sf"

@@ -58,10 +58,55 @@ def read_csv_checked(path: str | Path, **kwargs) -> pd.DataFrame:
         raise DataValidationError(path, f"cannot parse as CSV: {e}") from None
 
 
+def delimiter_hint(df: pd.DataFrame) -> str:
+    """' (looks like ';'-separated ...)' when a comma-read file has one column holding another delimiter."""
+    if df.shape[1] != 1:
+        return ""
+    header = str(df.columns[0])
+    for sep, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if header.count(sep) >= 1:
+            return f" (the file looks like {name}-separated; save it comma-separated)"
+    return ""
+
+
 def require_columns(df: pd.DataFrame, path: str | Path, columns: Sequence[str], expected: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataValidationError(path, f"missing column(s) {missing}; expected {expected}")
+        raise DataValidationError(path, f"missing column(s) {missing}; expected {expected}{delimiter_hint(df)}")
+
+
+def expected_row_count(path: str | Path, setting: int | str | None = "auto") -> tuple[int | None, str]:
+    """The row count a file must have, and where it comes from.
+
+    `setting`: an int (the config says so), None (no check) or "auto": the count declared in
+    `dataset.yaml` next to the file (`rows: {file name: count}`), else the known count of the real
+    file (`paths.KNOWN_ROW_COUNTS`), else no check.
+    """
+    if setting is None or isinstance(setting, bool):
+        return None, ""
+    if isinstance(setting, int):
+        return setting, "common.expected_test_rows"
+    if setting != "auto":
+        raise ValueError(f"expected_test_rows must be 'auto', an integer or null, got {setting!r}")
+    path = Path(path)
+    info = path.parent / paths.DATASET_INFO
+    if info.is_file():
+        import yaml
+
+        try:
+            declared = (yaml.safe_load(read_text_checked(info)) or {}).get("rows", {}) or {}
+        except (yaml.YAMLError, AttributeError) as e:
+            raise DataValidationError(info, f"cannot read the row counts (expected rows: {{file: count}}): {e}") from None
+        if path.name in declared:
+            n = declared[path.name]
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise DataValidationError(info, f"rows.{path.name} must be a positive integer, got {n!r}")
+            return n, f"declared in {info}"
+    known = paths.KNOWN_ROW_COUNTS.get(f"{path.parent.name}/{path.name}")
+    if known is not None:
+        return known, (f"the real {path.parent.name} file's count; for other data set common.expected_test_rows "
+                       f"or declare rows in {info}")
+    return None, ""
 
 
 def check_text_column(df: pd.DataFrame, path: str | Path, column: str = TEXT_COLUMN) -> None:
@@ -96,24 +141,25 @@ def warn_duplicates(df: pd.DataFrame, path: str | Path, column: str = TEXT_COLUM
     return n
 
 
-def load_labeled_csv(path: str | Path, label_cols: Sequence[str], *, expected_rows: int | None = None,
+def load_labeled_csv(path: str | Path, label_cols: Sequence[str], *, expected_rows: int | str | None = None,
                      text_col: str = TEXT_COLUMN) -> pd.DataFrame:
     """Load a Kaggle-format CSV (`text` + 0/1 label columns) and validate it strictly.
 
     Raises DataValidationError for: missing file, bad UTF-8, missing or extra columns,
-    empty text, labels other than 0/1, a row count other than `expected_rows`.
-    Duplicate texts only warn.
+    empty text, labels other than 0/1, a row count other than `expected_rows` (an int, or "auto":
+    see `expected_row_count`). Duplicate texts only warn.
     """
     df = read_csv_checked(path)
     expected = [text_col, *label_cols]
     missing = [c for c in expected if c not in df.columns]
     extra = [c for c in df.columns if c not in expected]
     if missing:
-        raise DataValidationError(path, f"missing column(s) {missing}; expected columns {expected}")
+        raise DataValidationError(path, f"missing column(s) {missing}; expected columns {expected}{delimiter_hint(df)}")
     if extra:
         raise DataValidationError(path, f"unexpected column(s) {extra}; expected columns {expected}")
-    if expected_rows is not None and len(df) != expected_rows:
-        raise DataValidationError(path, f"has {len(df)} rows, expected {expected_rows}")
+    n_expected, source = expected_row_count(path, expected_rows)
+    if n_expected is not None and len(df) != n_expected:
+        raise DataValidationError(path, f"has {len(df)} rows, expected {n_expected} ({source})")
     check_text_column(df, path, text_col)
     df = check_label_columns(df, path, label_cols)
     warn_duplicates(df, path, text_col)
@@ -126,9 +172,11 @@ def label_matrix(df: pd.DataFrame, label_cols: Sequence[str]) -> np.ndarray:
 
 # --- cryptonite -------------------------------------------------------------------------------
 
-def load_cryptonite(data_root: str | Path, *, expected_test_rows: int | None = None
+def load_cryptonite(data_root: str | Path, *, expected_test_rows: int | str | None = "auto"
                     ) -> tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame]:
-    """Return (train or None, valid, test) from a data root. train.csv is optional."""
+    """Return (train or None, valid, test) from a data root. train.csv is optional.
+
+    `expected_test_rows`: see `expected_row_count` ("auto": the data root's declaration, else 8,742)."""
     root = Path(data_root)
     train_path = root / paths.CRYPTONITE_TRAIN
     train = load_labeled_csv(train_path, L.CRYPTONITE_LABELS) if train_path.exists() else None

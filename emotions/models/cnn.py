@@ -22,15 +22,17 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.io import write_json_atomic
+from ..core.options import Options, merged
 from .keras_tokenizer import KerasTokenizer, pad_sequences
 from ..data.labels import TaskSpec
 from ..evaluation.metrics import weighted_f1
@@ -39,28 +41,32 @@ from .base import Predictor, read_model_card
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict = dict(
-    num_words=20_000,          # vocabulary size incl. padding (0) and OOV (1)
-    maxlen=100,                # tokens kept per text (post truncation)
-    lower=True,                # tokenizer lowercases (Keras default)
-    oov_token="<OOV>",
-    embedding="random",        # "random" (Keras uniform init) or "navec" (300-d Russian vectors)
-    embedding_dim=100,         # ignored with navec (its vectors are 300-d)
-    embedding_trainable=True,  # with navec: fine-tune (True) or freeze (False) the vectors
-    filters=128,
-    kernel_size=5,
-    dense_units=64,
-    dropout=0.0,               # before the output layer (the original design has none)
-    lr=1e-3,
-    weight_decay=0.0,
-    batch_size=32,
-    epochs=10,
-    patience=2,                # epochs without tune-loss improvement before stopping
-    min_delta=0.0,
-    seed=42,
-    num_threads=None,          # torch CPU threads while training (None: leave as is)
-    eval_batch_size=256,
-)
+class CNNOptions(Options):
+    """Options of the CNN (`train.cnn` in the config)."""
+
+    num_words: int = Field(20_000, ge=3)               # vocabulary size incl. padding (0) and OOV (1)
+    maxlen: int = Field(100, ge=1)                     # tokens kept per text (post truncation)
+    lower: bool = True                                 # tokenizer lowercases (Keras default)
+    oov_token: str = "<OOV>"
+    embedding: Literal["random", "navec"] = "random"   # Keras uniform init, or 300-d Russian navec vectors
+    embedding_dim: int = Field(100, ge=1)              # ignored with navec (its vectors are 300-d)
+    embedding_trainable: bool = True                   # with navec: fine-tune (True) or freeze (False)
+    filters: int = Field(128, ge=1)
+    kernel_size: int = Field(5, ge=1)
+    dense_units: int = Field(64, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)            # before the output layer (the original design has none)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(10, ge=1)
+    patience: int = Field(2, ge=0)                     # epochs without tune-loss improvement before stopping
+    min_delta: float = Field(0.0, ge=0)
+    seed: int = Field(42, ge=0)
+    num_threads: int | None = Field(None, ge=1)        # torch CPU threads while training (None: leave as is)
+    eval_batch_size: int = Field(256, ge=1)
+
+
+DEFAULTS: dict = CNNOptions.defaults()
 RUNTIME_KEYS = {"preprocess", "progress"}   # accepted in params, not stored as model parameters
 WEIGHTS_FILE = "cnn.pt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -197,13 +203,8 @@ def _network(p: dict, vocab_size: int, n_labels: int, embedding_weights: np.ndar
 
 
 def resolve_params(params: dict) -> dict:
-    """DEFAULTS updated by `params` (unknown keys warn); navec forces its 300-d embedding."""
-    unknown = set(params) - set(DEFAULTS) - RUNTIME_KEYS
-    if unknown:
-        log.warning("cnn ignores unknown parameter(s) %s; known: %s", sorted(unknown), sorted(DEFAULTS))
-    p = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
-    if p["embedding"] not in ("random", "navec"):
-        raise ValueError(f"cnn embedding must be 'random' or 'navec', got {p['embedding']!r}")
+    """DEFAULTS updated by `params` (checked: unknown keys and bad values raise); navec forces its 300-d embedding."""
+    p = merged(CNNOptions, params, RUNTIME_KEYS, "cnn options")
     if p["embedding"] == "navec":
         from ..data.word_vectors import load_navec
         dim = int(load_navec().pq.dim)

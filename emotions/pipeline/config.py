@@ -8,8 +8,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from ..data.labels import get_task
 from ..core.paths import CONFIGS_DIR
+from ..data.labels import get_task
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -43,22 +43,22 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return parts, yaml.safe_load(value) if value.strip() else ""
 
 
-def set_path(cfg: dict, parts: list[str], value: Any, *, strict: bool = True) -> None:
+def set_path(cfg: dict, parts: list[str], value: Any) -> None:
+    """Set cfg[parts[0]][parts[1]]... = value, making sections as needed (the schema checks the keys)."""
     node = cfg
-    for i, p in enumerate(parts[:-1]):
-        if p not in node or not isinstance(node[p], dict):
-            if strict and p not in node:
-                raise KeyError(f"unknown config section {'.'.join(parts[:i + 1])!r}; known: {sorted(node)}")
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
             node[p] = {}
         node = node[p]
-    # deeper keys (e.g. train.transformer.epochs) are model options checked by the model itself
-    if strict and parts[-1] not in node and len(parts) == 2 and parts[0] != "common":
-        raise KeyError(f"unknown config key {'.'.join(parts)!r}; known in {'.'.join(parts[:-1])}: {sorted(node)}")
     node[parts[-1]] = value
 
 
 def load_config(task: str, profile: str, overrides: Iterable[str] = (), configs_dir: Path = CONFIGS_DIR) -> dict:
-    """Merge the layers and apply `-p` overrides. Unknown keys in overrides are errors (typos)."""
+    """Merge the layers, apply `-p` overrides and check the result against the schema
+    (`pipeline.schema.Config`): an unknown key or a wrong type raises OptionsError (a ValueError)
+    naming the key, the expected type and the closest known keys."""
+    from .schema import Config, validate_config
+
     get_task(task)
     profile_path = configs_dir / "profiles" / f"{profile}.yaml"
     if not profile_path.is_file():
@@ -73,9 +73,11 @@ def load_config(task: str, profile: str, overrides: Iterable[str] = (), configs_
         cfg = deep_merge(cfg, per_profile.get(profile, {}) or {})
     cfg.setdefault("common", {})["task"] = task
     cfg["common"]["profile"] = profile
+    marks: dict[str, str] = {}
     for item in overrides:
         parts, value = parse_override(item)
-        if len(parts) == 1:
-            parts = ["common", *parts]
+        if len(parts) == 1 and parts[0] not in Config.model_fields:
+            parts = ["common", *parts]   # -p seed=7 is common.seed
         set_path(cfg, parts, value)
-    return cfg
+        marks[".".join(parts)] = item
+    return validate_config(cfg, marks)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from .config import available_profiles, load_config
 from ..core.io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
 from ..data.labels import TASKS
 from ..core.paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
-from .stage import manifest_path, read_manifest
+from .stage import archive_stage, manifest_path, read_manifest, restore_stage, state_path
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ def stage_parameters(cfg: dict, stage: str, declared: set[str], common: dict[str
     return params
 
 
-def state_path(run_dir: Path, stage: str) -> Path:
-    return manifest_path(run_dir, stage).with_suffix(".state.json")
-
-
 def is_up_to_date(run_dir: Path, stage: str, fingerprint: dict) -> tuple[bool, str]:
     """A stage is skipped when its parameters, notebook, inputs and outputs match its last success."""
     state_file = state_path(run_dir, stage)
@@ -69,28 +66,6 @@ def is_up_to_date(run_dir: Path, stage: str, fingerprint: dict) -> tuple[bool, s
             if path_fingerprint(rec["path"]) != rec["sha256"]:
                 return False, f"{kind[:-1]} {name!r} changed"
     return True, "unchanged"
-
-
-def archive_stage(run_dir: Path, stage: str, executed_nb: Path) -> Path | None:
-    """Move a stage's earlier outputs, notebook and manifest to history/ so nothing is overwritten."""
-    manifest = read_manifest(run_dir, stage)
-    items = [Path(r["path"]) for r in (manifest or {}).get("outputs", {}).values()]
-    items += [Path(f) for f in (manifest or {}).get("figures", [])]
-    items += [executed_nb, manifest_path(run_dir, stage), state_path(run_dir, stage)]
-    items = [p for p in items if p.exists()]
-    if not items:
-        return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    dest_root = run_dir / "history" / f"{stamp}-{stage}"
-    for p in items:
-        try:
-            rel = p.resolve().relative_to(run_dir.resolve())
-        except ValueError:
-            continue  # never move anything outside the run folder
-        dest = dest_root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(p), str(dest))
-    return dest_root
 
 
 def default_run_id(task: str, profile: str, data_dir: Path) -> str:
@@ -119,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submissions-dir", type=Path, default=SUBMISSIONS_DIR,
                    help="where submission.csv and per-run copies go (default: submissions/)")
     p.add_argument("--force", action="store_true", help="re-run stages even if nothing changed")
-    p.add_argument("--submit", action="store_true", help="after the run, submit submissions/submission.csv with the Kaggle CLI")
+    p.add_argument("--submit", action="store_true",
+                   help="after the run, upload this run's submission with the Kaggle CLI (exit 1 if nothing was uploaded)")
+    p.add_argument("--publish-figures", action="store_true",
+                   help="after the run, copy its figures (runs/<id>/img/) to the project's img/<task>/ gallery")
+    p.add_argument("--verbose", action="store_true", help="show full tracebacks (e.g. on Ctrl-C)")
     p.add_argument("--list", action="store_true", help="print the stages and the merged config, then exit")
     return p
 
@@ -137,8 +116,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.task, args.profile, args.params)
     except (ValueError, KeyError) as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        print(f"error: {e.args[0] if e.args else e}\n(every key, its type and default: configs/base.yaml and "
+              "emotions/pipeline/schema.py; the merged config: python run_all.py --list)", file=sys.stderr)
         return 2
+    current = {"stage": None}
+    try:
+        return _run(args, cfg, current)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not break the restore
+        if args.verbose:
+            import traceback
+            traceback.print_exc()
+        stage, restored = current["stage"], current.get("restored")
+        where = f"during {stage}" if stage else "before the first stage"
+        kept = "; its previous outputs are back in place" if restored else ""
+        print(f"interrupted {where}{kept}. Re-run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
+    """The body of `main` once the config is valid; `current` tells the interrupt handler where it was."""
     data_dir = (args.data_dir or DEMO_DATA_DIR).resolve()
     if not data_dir.is_dir():
         print(f"error: data directory {data_dir} does not exist", file=sys.stderr)
@@ -193,30 +190,44 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prefix}: skipped ({why} since its last success)")
             continue
         moved = archive_stage(run_dir, stage, executed)
+        current.update(stage=stage, moved=moved, restored=None)
         reason = "forced" if args.force and up_to_date else why
         print(f"{prefix}: running ({reason})" + (f"; earlier outputs kept in {moved.relative_to(run_dir)}" if moved else ""),
               flush=True)
         t0 = time.time()
-        ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
-        if not ok:
-            print(f"{prefix}: FAILED after {time.time() - t0:.1f}s. The traceback is in the executed notebook "
-                  f"{executed} (log: {run_dir / 'logs' / (stage + '.log')})", file=sys.stderr)
+        try:
+            ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
+        except KeyboardInterrupt:
+            current["restored"] = restore_stage(run_dir, moved, keep=(executed,))
+            raise
+        if not ok or read_manifest(run_dir, stage) is None:
+            why = ("" if ok else " The traceback is in the executed notebook "
+                   f"{executed} (log: {run_dir / 'logs' / (stage + '.log')}).")
+            if ok:
+                why = f" The notebook did not write its manifest ({manifest_path(run_dir, stage)})."
+            restored = restore_stage(run_dir, moved, keep=(executed,))
+            kept = (f" Its previous outputs are back in place ({', '.join(_short(restored))}); what this attempt "
+                    f"left is in {moved.relative_to(run_dir)}-failed/." if restored else "")
+            print(f"{prefix}: FAILED after {time.time() - t0:.1f}s.{why}{kept}", file=sys.stderr)
             return 1
-        if read_manifest(run_dir, stage) is None:
-            print(f"{prefix}: FAILED: the notebook did not write its manifest ({manifest_path(run_dir, stage)})",
-                  file=sys.stderr)
-            return 1
+        if moved is not None and (moved / "moved.json").is_file():
+            (moved / "moved.json").unlink()
         write_json_atomic(state_path(run_dir, stage), {"fingerprint": fingerprint, "finished": time.time()})
         print(f"{prefix}: done in {time.time() - t0:.1f}s (elapsed {time.time() - t_run:.1f}s)", flush=True)
-    _summary(run_dir, args, time.time() - t_run)
+    current["stage"] = None
+    own = _summary(run_dir, args, time.time() - t_run, run_id)
+    if args.publish_figures:
+        _publish_figures(run_dir, args.task)
     if args.submit:
         from .submission import kaggle_submit
 
-        sub = args.submissions_dir / "submission.csv"
-        if not sub.is_file():
-            print(f"error: {sub} not found; run the submission stage first", file=sys.stderr)
+        if own is None:
+            print(f"error: nothing uploaded: run {run_id} has no submission ({run_dir / 'submission.csv'}); "
+                  "run its submission stage first", file=sys.stderr)
             return 1
-        kaggle_submit(sub, f"emotions run {run_id}")
+        if not kaggle_submit(own, f"emotions run {run_id}"):
+            print(f"error: nothing was uploaded to Kaggle ({own})", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -233,6 +244,8 @@ def _execute(nb: Path, executed: Path, params: dict, log_file: Path) -> bool:
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         return True
     except PapermillExecutionError as e:
+        if e.ename == "KeyboardInterrupt":
+            raise KeyboardInterrupt from None
         print(f"  {e.ename}: {e.evalue}", file=sys.stderr)
         return False
     except Exception as e:  # kernel died, notebook unreadable, ...
@@ -240,7 +253,14 @@ def _execute(nb: Path, executed: Path, params: dict, log_file: Path) -> bool:
         return False
 
 
-def _summary(run_dir: Path, args: argparse.Namespace, seconds: float) -> None:
+def _short(paths: list[str], n: int = 4) -> list[str]:
+    return paths[:n] + ([f"... {len(paths) - n} more"] if len(paths) > n else [])
+
+
+def _summary(run_dir: Path, args: argparse.Namespace, seconds: float, run_id: str) -> Path | None:
+    """Print the run's numbers and its own submission; return that submission's path (None: none)."""
+    from .submission import describe_latest, run_submission
+
     print(f"finished in {seconds:.1f}s; run folder {run_dir}")
     metrics_file = run_dir / "metrics.json"
     if metrics_file.is_file():
@@ -250,6 +270,20 @@ def _summary(run_dir: Path, args: argparse.Namespace, seconds: float) -> None:
                 if head.get(k) is not None]
         if keys:
             print("holdout: " + ", ".join(f"{k} {head[k]:.4f}" for k in keys))
-    sub = run_dir / "submission.csv"
-    if sub.is_file():
-        print(f"submission: {args.submissions_dir / 'submission.csv'} (copy in {sub})")
+    own = run_submission(run_dir, args.submissions_dir, run_id)
+    if own is not None:
+        print(f"submission: {own} (this run's)")
+        print(f"latest: {describe_latest(args.submissions_dir, own)}")
+    return own
+
+
+def _publish_figures(run_dir: Path, task: str) -> None:
+    """Copy the run's figures to the project's img/<task>/ (the README's gallery), on request only."""
+    from ..core.paths import IMG_DIR
+
+    figures = sorted((run_dir / "img").glob("*.png"))
+    dest = IMG_DIR / task
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in figures:
+        shutil.copyfile(f, dest / f.name)
+    print(f"published {len(figures)} figure(s) to {dest}")

@@ -7,10 +7,12 @@ manifest (`manifests/<stage>.json`: inputs and outputs with sha256, figures, key
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ def manifest_path(run_dir: str | Path, stage: str) -> Path:
 class Stage:
     """Records what a notebook stage reads and writes; `finish()` writes its manifest."""
 
-    def __init__(self, name: str, run_dir: str | Path, task: str = "", publish_figures: bool = True):
+    def __init__(self, name: str, run_dir: str | Path, task: str = "", publish_figures: bool = False):
         self.name, self.task = name, task
         self.run_dir = Path(run_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +89,8 @@ class Stage:
         return write_json_atomic(self.output(name, rel), obj)
 
     def figure(self, fig, name: str, dpi: int = 110) -> Path:
-        """Save a matplotlib figure (or take a PNG already written) in the run folder's img/,
-        and publish a copy to the project's img/<task>/."""
+        """Save a matplotlib figure (or take a PNG already written) in the run folder's img/
+        (and, only with `publish_figures=True`, a copy in the project's img/<task>/)."""
         p = self.path(f"img/{name}.png")
         if isinstance(fig, (str, Path)):
             if Path(fig).resolve() != p.resolve():
@@ -122,3 +124,69 @@ class Stage:
 def read_manifest(run_dir: str | Path, stage: str) -> dict | None:
     p = manifest_path(run_dir, stage)
     return read_json(p) if p.is_file() else None
+
+
+# --- staging: a re-run stage's earlier outputs are set aside, and put back if it fails ------------
+MOVED_LIST = "moved.json"
+
+
+def state_path(run_dir: str | Path, stage: str) -> Path:
+    """The runner's record of a stage's last success (its fingerprint)."""
+    return manifest_path(run_dir, stage).with_suffix(".state.json")
+
+
+def archive_stage(run_dir: Path, stage: str, executed_nb: Path) -> Path | None:
+    """Move a stage's earlier outputs, figures, executed notebook, manifest and state to
+    `history/<time>-<stage>/` (nothing is overwritten); `restore_stage` puts them back."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir, stage)
+    items = [Path(r["path"]) for r in (manifest or {}).get("outputs", {}).values()]
+    items += [Path(f) for f in (manifest or {}).get("figures", [])]
+    items += [executed_nb, manifest_path(run_dir, stage), state_path(run_dir, stage)]
+    items = [p for p in dict.fromkeys(items) if p.exists()]
+    if not items:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    dest_root = run_dir / "history" / f"{stamp}-{stage}"
+    moved = []
+    for p in items:
+        try:
+            rel = p.resolve().relative_to(run_dir.resolve())
+        except ValueError:
+            continue  # never move anything outside the run folder
+        if any(Path(m) in rel.parents for m in moved):
+            continue  # inside a folder already moved
+        dest = dest_root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(p), str(dest))
+        moved.append(str(rel))
+    dest_root.mkdir(parents=True, exist_ok=True)
+    (dest_root / MOVED_LIST).write_text(json.dumps(moved, indent=1), encoding="utf-8")
+    return dest_root
+
+
+def restore_stage(run_dir: Path, moved_root: Path | None, keep: tuple[Path, ...] = ()) -> list[str]:
+    """After a failed or interrupted re-run: move what it left at the earlier outputs' paths to
+    `<moved_root>-failed/`, then put the earlier outputs back. Paths in `keep` (the failed executed
+    notebook, which holds the traceback) stay where they are. Returns the restored paths."""
+    if moved_root is None or not (moved_root / MOVED_LIST).is_file():
+        return []
+    run_dir = Path(run_dir)
+    failed_root = moved_root.with_name(moved_root.name + "-failed")
+    keep_rel = {str(Path(k).resolve().relative_to(run_dir.resolve())) for k in keep if Path(k).exists()}
+    restored = []
+    for rel in json.loads((moved_root / MOVED_LIST).read_text(encoding="utf-8")):
+        if rel in keep_rel:
+            continue
+        target, saved = run_dir / rel, moved_root / rel
+        if not saved.exists():
+            continue
+        if target.exists() or target.is_symlink():
+            aside = failed_root / rel
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(target), str(aside))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(saved), str(target))
+        restored.append(rel)
+    (moved_root / MOVED_LIST).unlink()
+    return restored

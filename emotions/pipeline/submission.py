@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.readers import read_csv_checked
-from ..core.io import write_csv_atomic
+from ..core.io import file_sha256, read_json, write_csv_atomic, write_json_atomic
 from ..core.paths import KAGGLE_COMPETITION
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ def write_submission(sub: pd.DataFrame, template: pd.DataFrame, labels: Sequence
     """Validate, then write atomically: the run's copy, a per-run copy and the latest `submission.csv`.
 
     Earlier runs' per-run copies are never touched; `submission.csv` is replaced only by a
-    valid submission, so a failing run leaves the previous one intact.
+    valid submission, so a failing run leaves the previous one intact. `submission.json` next to it
+    records which run the latest came from.
     """
     validate_submission(sub, template, labels)
     out = {
@@ -77,7 +78,41 @@ def write_submission(sub: pd.DataFrame, template: pd.DataFrame, labels: Sequence
         "per_run": write_csv_atomic(Path(submissions_dir) / f"submission-{run_id}.csv", sub),
         "latest": write_csv_atomic(Path(submissions_dir) / "submission.csv", sub),
     }
+    write_json_atomic(Path(submissions_dir) / LATEST_INFO, {
+        "run_id": run_id, "run_dir": str(Path(run_dir).resolve()), "rows": len(sub),
+        "sha256": file_sha256(out["latest"])})
     return out
+
+
+LATEST_INFO = "submission.json"   # which run submissions/submission.csv came from
+
+
+def run_submission(run_dir: str | Path, submissions_dir: str | Path, run_id: str) -> Path | None:
+    """This run's own submission: `submissions/submission-<run-id>.csv` when it matches the run
+    folder's copy, else the run folder's copy; None when the run has none."""
+    own = Path(run_dir) / "submission.csv"
+    if not own.is_file():
+        return None
+    per_run = Path(submissions_dir) / f"submission-{run_id}.csv"
+    if per_run.is_file() and file_sha256(per_run) == file_sha256(own):
+        return per_run
+    return own
+
+
+def describe_latest(submissions_dir: str | Path, own: Path) -> str:
+    """One line on `submissions/submission.csv`: this run's file, or which run it came from."""
+    latest = Path(submissions_dir) / "submission.csv"
+    if not latest.is_file():
+        return f"{latest} does not exist"
+    if file_sha256(latest) == file_sha256(own):
+        return f"{latest} is this run's submission"
+    info_file = Path(submissions_dir) / LATEST_INFO
+    info = read_json(info_file) if info_file.is_file() else {}
+    if info.get("sha256") == file_sha256(latest) and info.get("run_id"):
+        src = f"run {info['run_id']} ({info.get('rows', '?')} rows)"
+    else:
+        src = "another run"
+    return f"{latest} holds {src}, not this run's submission; --submit uses this run's {own}"
 
 
 def kaggle_credentials_present() -> bool:
