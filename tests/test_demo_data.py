@@ -25,7 +25,7 @@ GOEMOTIONS = GOEMOTIONS_LABELS
 EKMAN_OF = GOEMOTIONS_TO_EKMAN
 FILES = [
     "README.md",
-    "cryptonite/train.csv", "cryptonite/valid.csv", "cryptonite/test_without_answers.csv",
+    "cryptonite/train.csv", "cryptonite/valid.csv", "cryptonite/test_without_answers.csv", "cryptonite/dataset.yaml",
     "ru-izard-emotions/train.csv", "ru-izard-emotions/val.csv", "ru-izard-emotions/test.csv",
     "cedr/train.csv", "cedr/test.csv",
     "goemotions-en/ekman_train.tsv", "goemotions-en/original_train.tsv",
