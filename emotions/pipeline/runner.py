@@ -113,20 +113,22 @@ def _match_stage(name: str, stages: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    current: dict[str, Any] = {"stage": None, "moved": None}
     try:
-        cfg = load_config(args.task, args.profile, args.params)
-    except (ValueError, KeyError) as e:
-        print(f"error: {e.args[0] if e.args else e}\n(every key, its type and default: configs/base.yaml and "
-              "emotions/pipeline/schema.py; the merged config: python run_all.py --list)", file=sys.stderr)
-        return 2
-    current = {"stage": None}
-    try:
+        try:
+            cfg = load_config(args.task, args.profile, args.params)
+        except (ValueError, KeyError) as e:
+            print(f"error: {e.args[0] if e.args else e}\n(every key, its type and default: configs/base.yaml and "
+                  "emotions/pipeline/schema.py; the merged config: python run_all.py --list)", file=sys.stderr)
+            return 2
         return _run(args, cfg, current)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not break the restore
         if args.verbose:
             import traceback
             traceback.print_exc()
+        if current.get("moved") is not None:
+            current["restored"] = restore_stage(current["run_dir"], current["moved"], keep=(current["executed"],))
         stage, restored = current["stage"], current.get("restored")
         where = f"during {stage}" if stage else "before the first stage"
         kept = "; its previous outputs are back in place" if restored else ""
@@ -190,26 +192,24 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
             print(f"{prefix}: skipped ({why} since its last success)")
             continue
         moved = archive_stage(run_dir, stage, executed)
-        current.update(stage=stage, moved=moved, restored=None)
+        current.update(stage=stage, moved=moved, restored=None, run_dir=run_dir, executed=executed)
         reason = "forced" if args.force and up_to_date else why
         print(f"{prefix}: running ({reason})" + (f"; earlier outputs kept in {moved.relative_to(run_dir)}" if moved else ""),
               flush=True)
         t0 = time.time()
-        try:
-            ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
-        except KeyboardInterrupt:
-            current["restored"] = restore_stage(run_dir, moved, keep=(executed,))
-            raise
+        ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
         if not ok or read_manifest(run_dir, stage) is None:
             why = ("" if ok else " The traceback is in the executed notebook "
                    f"{executed} (log: {run_dir / 'logs' / (stage + '.log')}).")
             if ok:
                 why = f" The notebook did not write its manifest ({manifest_path(run_dir, stage)})."
             restored = restore_stage(run_dir, moved, keep=(executed,))
+            current["moved"] = None
             kept = (f" Its previous outputs are back in place ({', '.join(_short(restored))}); what this attempt "
                     f"left is in {moved.relative_to(run_dir)}-failed/." if restored else "")
             print(f"{prefix}: FAILED after {time.time() - t0:.1f}s.{why}{kept}", file=sys.stderr)
             return 1
+        current["moved"] = None
         if moved is not None and (moved / "moved.json").is_file():
             (moved / "moved.json").unlink()
         write_json_atomic(state_path(run_dir, stage), {"fingerprint": fingerprint, "finished": time.time()})

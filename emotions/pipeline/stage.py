@@ -189,7 +189,7 @@ def restore_stage(run_dir: Path, moved_root: Path | None, keep: tuple[Path, ...]
         shutil.move(str(saved), str(target))
         restored.append(rel)
     (moved_root / MOVED_LIST).unlink()
-    for d in sorted((p for p in moved_root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+    for d in sorted((p for p in moved_root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [moved_root]:
         if not any(d.iterdir()):
             d.rmdir()
     return restored
