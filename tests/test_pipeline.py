@@ -138,5 +138,5 @@ def test_bad_arguments_are_clear_errors(dirs, capsys):
     assert "unknown profile 'nope'" in capsys.readouterr().err
     assert main(["-p", "train.modle=baseline", "--list"]) == 2
     assert "unknown key 'train.modle'; did you mean 'model'?" in capsys.readouterr().err
-    assert main(["--data-dir", str(Path("/nonexistent"))]) == 2
+    assert main(["--data-dir", str(dirs["root"] / "no-such-data-root")]) == 2
     assert "does not exist" in capsys.readouterr().err
