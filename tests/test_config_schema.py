@@ -48,6 +48,11 @@ def test_typos_and_wrong_types_name_key_type_and_closest(override, expected):
         load_config("cryptonite", "default", [override])
 
 
+def test_unreadable_value_is_named():
+    with pytest.raises(ValueError, match=r"override 'extend.sources.user_csvs=\[a.csv': the value is not valid YAML"):
+        load_config("cryptonite", "default", ["extend.sources.user_csvs=[a.csv"])
+
+
 def test_values_are_converted_to_their_types():
     cfg = load_config("cryptonite", "default", ["train.transformer.lr=1e-4", "seed=7", "expected_test_rows=150"])
     assert cfg["train"]["transformer"]["lr"] == 1e-4          # YAML reads 1e-4 as a string

@@ -40,7 +40,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
         raise ValueError(f"override {item!r} has an empty key")
-    return parts, yaml.safe_load(value) if value.strip() else ""
+    try:
+        return parts, yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as e:
+        raise ValueError(f"override {item!r}: the value is not valid YAML ({getattr(e, 'problem', e)}); "
+                         "quote it, e.g. -p 'key=\"text\"'") from None
 
 
 def set_path(cfg: dict, parts: list[str], value: Any) -> None:
