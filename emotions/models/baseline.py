@@ -5,37 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import joblib
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from ..core.options import Options, merged
+from ..core.options import merged
+from .options import BaselineOptions
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
 
 log = logging.getLogger(__name__)
 
-
-
-class BaselineOptions(Options):
-    """Options of the baseline (`train.baseline` in the config)."""
-
-    word_ngram_max: int = Field(2, ge=1)          # word n-grams 1..this
-    char_ngram_min: int = Field(2, ge=1)          # character n-grams (char_wb) from ...
-    char_ngram_max: int = Field(5, ge=1)          # ... to this
-    max_features: int = Field(200_000, ge=1)      # per vectorizer
-    min_df: int = Field(1, ge=1)
-    C: float = Field(4.0, gt=0)                   # inverse regularisation strength
-    class_weight: Literal["balanced"] | None = "balanced"
-    max_iter: int = Field(2000, ge=1)
 
 
 DEFAULTS: dict = BaselineOptions.defaults()

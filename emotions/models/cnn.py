@@ -22,17 +22,17 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.io import write_json_atomic
-from ..core.options import Options, merged
+from ..core.options import merged
+from .options import CNNOptions
 from .keras_tokenizer import KerasTokenizer, pad_sequences
 from ..data.labels import TaskSpec
 from ..evaluation.metrics import weighted_f1
@@ -40,31 +40,6 @@ from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
 
 log = logging.getLogger(__name__)
-
-class CNNOptions(Options):
-    """Options of the CNN (`train.cnn` in the config)."""
-
-    num_words: int = Field(20_000, ge=3)               # vocabulary size incl. padding (0) and OOV (1)
-    maxlen: int = Field(100, ge=1)                     # tokens kept per text (post truncation)
-    lower: bool = True                                 # tokenizer lowercases (Keras default)
-    oov_token: str = "<OOV>"
-    embedding: Literal["random", "navec"] = "random"   # Keras uniform init, or 300-d Russian navec vectors
-    embedding_dim: int = Field(100, ge=1)              # ignored with navec (its vectors are 300-d)
-    embedding_trainable: bool = True                   # with navec: fine-tune (True) or freeze (False)
-    filters: int = Field(128, ge=1)
-    kernel_size: int = Field(5, ge=1)
-    dense_units: int = Field(64, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)            # before the output layer (the original design has none)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(10, ge=1)
-    patience: int = Field(2, ge=0)                     # epochs without tune-loss improvement before stopping
-    min_delta: float = Field(0.0, ge=0)
-    seed: int = Field(42, ge=0)
-    num_threads: int | None = Field(None, ge=1)        # torch CPU threads while training (None: leave as is)
-    eval_batch_size: int = Field(256, ge=1)
-
 
 DEFAULTS: dict = CNNOptions.defaults()
 RUNTIME_KEYS = {"preprocess", "progress"}   # accepted in params, not stored as model parameters

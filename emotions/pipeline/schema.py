@@ -1,6 +1,6 @@
 """The checked configuration schema: every key of every section, with its type and range, defined once.
 
-The model kinds' options are their own pydantic models (`BaselineOptions`, `TransformerOptions`,
+The model kinds' options are pydantic models (`emotions/models/options.py`: `BaselineOptions`, `TransformerOptions`,
 `CNNOptions`, whose defaults are the kinds' `DEFAULTS`); the extension, leak and augmentation
 sections are built from their modules' defaults, so each option is declared in one place.
 `validate_config` runs on the merged config before any stage runs.
@@ -17,9 +17,7 @@ from ..core.options import Options, OptionsError, check, closest, describe_error
 from ..core.paths import NOTEBOOKS_DIR
 from ..data.extend import SOURCE_DEFAULTS
 from ..data.leaks import LEAK_DEFAULTS
-from ..models.baseline import BaselineOptions
-from ..models.cnn import CNNOptions
-from ..models.transformer import TransformerOptions
+from ..models.options import BaselineOptions, CNNOptions, TransformerOptions
 
 KIND_OPTIONS: dict[str, type[Options]] = {"baseline": BaselineOptions, "transformer": TransformerOptions,
                                           "cnn": CNNOptions}
