@@ -205,8 +205,9 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
                 why = f" The notebook did not write its manifest ({manifest_path(run_dir, stage)})."
             restored = restore_stage(run_dir, moved, keep=(executed,))
             current["moved"] = None
-            kept = (f" Its previous outputs are back in place ({', '.join(_short(restored))}); what this attempt "
-                    f"left is in {moved.relative_to(run_dir)}-failed/." if restored else "")
+            kept = f" Its previous outputs are back in place ({', '.join(_short(restored))})." if restored else ""
+            if restored and moved.with_name(moved.name + "-failed").exists():
+                kept += f" What this attempt left there is in {moved.relative_to(run_dir)}-failed/."
             print(f"{prefix}: FAILED after {time.time() - t0:.1f}s.{why}{kept}", file=sys.stderr)
             return 1
         current["moved"] = None
