@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import (CEDR_SPLITS, CRYPTONITE_TEST, CRYPTONITE_VALID, DEMO_DATA_DIR, GOEMOTIONS_EKMAN,
-                    IZARD_SPLITS, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR, TWITTER_CSV)
+                    IZARD_SPLITS, RUNS_DIR, SUBMISSIONS_DIR, TWITTER_CSV)
 
 KAGGLE_ROOT_ENV = "EMOTIONS_KAGGLE_ROOT"
 MANUAL_RUN = "manual"
@@ -132,7 +132,3 @@ def resolve(run_dir: str | Path | None = None, data_dir: str | Path | None = Non
                      submissions_dir=_given(submissions_dir) or subs_default, kaggle=kaggle is not None,
                      publish_figures=kaggle is None)
 
-
-def inside_project(path: Path) -> bool:
-    """True when `path` lies inside this checkout."""
-    return path.resolve().is_relative_to(PROJECT_ROOT.resolve())
