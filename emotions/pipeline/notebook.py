@@ -20,10 +20,12 @@ from .stage import Stage
 
 
 def quiet() -> None:
-    """Silence warnings that say nothing about the results (tqdm asking for ipywidgets)."""
+    """Silence warnings that say nothing about the results (tqdm asking for ipywidgets, MarianMT's
+    tokenizer recommending sacremoses, which it does not use for Russian or English)."""
     from tqdm import TqdmWarning
 
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
 
 
 def start(name: str, run_dir: str | Path | None, data_dir: str | Path | None, task: str,
