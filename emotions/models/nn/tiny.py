@@ -28,8 +28,7 @@ from transformers import (BertConfig, BertModel, PreTrainedTokenizerFast, Robert
 
 from .hf import quiet_transformers
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-# special tokens per style, in id order: (pad, unk, cls/bos, sep/eos, mask) roles
+# special tokens per style by role, in id order (RoBERTa / XLM-R: <s>=0, <pad>=1, </s>=2, <unk>=3)
 STYLES = {"bert": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
           "roberta": {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}}
 ARCHS = {"bert": (BertConfig, BertModel, "bert"), "roberta": (RobertaConfig, RobertaModel, "roberta"),
@@ -146,6 +145,7 @@ def build_tiny_marian(source_texts: Sequence[str], target_texts: Sequence[str], 
     """Write a tiny random MarianMT model + MarianTokenizer (source.spm, target.spm, shared vocab.json) to
     `out_dir`, laid out like a `Helsinki-NLP/opus-mt-*` folder. Its translations are noise; the code path
     (sentencepiece tokenizer, `generate` with its key/value cache, decoding) is the real one."""
+    import sentencepiece as spm
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     out = Path(out_dir)
@@ -154,12 +154,10 @@ def build_tiny_marian(source_texts: Sequence[str], target_texts: Sequence[str], 
     for name, texts in (("source.spm", source_texts), ("target.spm", target_texts)):
         model = _sentencepiece(texts, vocab_size)
         (out / name).write_bytes(model)
-        import sentencepiece as spm
         proc = spm.SentencePieceProcessor(model_proto=model)
         for i in range(proc.get_piece_size()):
             pieces.setdefault(proc.id_to_piece(i), len(pieces))
-    for special in ("<s>",):
-        pieces.pop(special, None)
+    pieces.pop("<s>", None)                    # Marian vocabularies have no <s>
     pieces = {p: i for i, p in enumerate(pieces)}
     pieces["<pad>"] = len(pieces)
     (out / "vocab.json").write_text(json.dumps(pieces, ensure_ascii=False), encoding="utf-8")
