@@ -25,7 +25,9 @@ POSITIONS = 24                      # the tiny encoders' longest input, in token
 PARAMS = {"head_layers": 1, "head_hidden": 16, "lr": 2e-3, "batch_size": 16, "epochs": 3, "patience": 0,
           "progress": False, "max_length": 64, "preprocess": {"asr_dictionary": False}, "prune_vocab": False}
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              # MarianTokenizer recommends sacremoses, which only matters for other languages' punctuation
+              pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")]
 
 
 @pytest.fixture(scope="module")
