@@ -102,3 +102,19 @@ def test_papermill_cli_runs_a_notebook_on_a_kaggle_layout_without_edits(tmp_path
     text = "".join(o.get("text", "") for c in book.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert "Kaggle" in text and "Warning" not in text
     assert not any(o.output_type == "error" for c in book.cells for o in c.get("outputs", []))
+
+
+def test_first_code_cell_finds_the_repository_attached_on_kaggle(tmp_path):
+    """Without an installed package, the notebook's first lines add a repository attached under input/."""
+    root = tmp_path / "kaggle"
+    (root / "input" / "emotions-repo").mkdir(parents=True)
+    (root / "input" / "emotions-repo" / "emotions").symlink_to(PROJECT_ROOT / "emotions", target_is_directory=True)
+    book = nbformat.read(PROJECT_ROOT / "notebooks" / "01_eda.ipynb", as_version=4)
+    setup = next(c.source for c in book.cells if c.cell_type == "code" and "find_spec" in c.source)
+    bootstrap = setup.split("\n\n")[0] + "\n\n" + setup.split("\n\n")[1]     # imports + the `if` block
+    code = bootstrap + "\nimport emotions\nprint(emotions.__file__)\n"
+    env = {"EMOTIONS_KAGGLE_ROOT": str(root), "PATH": os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)                 # -S: no site-packages, so nothing is installed
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith(str(root / "input" / "emotions-repo" / "emotions"))
