@@ -8,11 +8,21 @@ from pathlib import Path
 PROJECT_ROOT: Path = Path(__file__).resolve().parents[2]
 CONFIGS_DIR: Path = PROJECT_ROOT / "configs"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
+
+
+def work_root(project: Path = PROJECT_ROOT) -> Path:
+    """Where derived files (converted encoders, caches, figures) go: the checkout, or Kaggle's
+    working folder when the package lies read-only (e.g. attached as a dataset in /kaggle/input)."""
+    working = Path(os.environ.get("EMOTIONS_KAGGLE_ROOT") or "/kaggle") / "working"
+    return working if not os.access(project, os.W_OK) and working.is_dir() else project
+
+
+WORK_ROOT: Path = work_root()
 RUNS_DIR: Path = PROJECT_ROOT / "runs"
-IMG_DIR: Path = Path(os.environ.get("EMOTIONS_IMG_DIR", PROJECT_ROOT / "img"))  # figures gallery
+IMG_DIR: Path = Path(os.environ.get("EMOTIONS_IMG_DIR", WORK_ROOT / "img"))  # figures gallery
 SUBMISSIONS_DIR: Path = PROJECT_ROOT / "submissions"
-MODELS_DIR: Path = PROJECT_ROOT / "models"          # converted / downloaded encoders (git-ignored)
-CACHE_DIR: Path = PROJECT_ROOT / ".cache"           # e.g. back-translation cache (git-ignored)
+MODELS_DIR: Path = WORK_ROOT / "models"             # converted / downloaded encoders (git-ignored)
+CACHE_DIR: Path = WORK_ROOT / ".cache"              # e.g. back-translation cache (git-ignored)
 DEMO_DATA_DIR: Path = PROJECT_ROOT / "data" / "demo"
 RESOURCES_DIR: Path = PROJECT_ROOT / "emotions" / "resources"
 

@@ -1,6 +1,8 @@
 """Every figure of the stages: EDA, training (learning curves) and evaluation (PR, threshold, per-class, ablation).
 
-EDA and score figures return a pyplot Figure for `Stage.figure()`. Training-curve figures take plain
+All figures are drawn with seaborn in one style (`STYLE`: whitegrid, the "deep" palette, notebook-sized
+text), sized to stay readable when the README shows them. EDA and score figures return a pyplot Figure
+for `Stage.figure()`. Training-curve figures take plain
 arrays (or a history list / history.json path) and an output path, draw on the Agg canvas (no pyplot
 state), write the PNG atomically and return its path; show one with `IPython.display.Image(path)`.
 """
@@ -23,12 +25,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+import seaborn as sns  # noqa: E402
 from sklearn.metrics import average_precision_score, precision_recall_curve  # noqa: E402
 
 from ..core.io import atomic_path  # noqa: E402
 from .metrics import DEFAULT_GRID, f1_vs_threshold  # noqa: E402
 
 Frames = Mapping[str, pd.DataFrame]
+
+# one look for every figure: applied around each plotting function, so pyplot's global state is untouched
+STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.9),
+         "axes.prop_cycle": matplotlib.cycler(color=sns.color_palette("deep")), "figure.dpi": 100}
+
+
+def _long(table: pd.DataFrame, index: str, column: str, value: str) -> pd.DataFrame:
+    """A wide table (rows: `index`, columns: `column`) in long form for seaborn."""
+    return table.rename_axis(index=index, columns=column).stack().rename(value).reset_index()
 
 
 def _labelled(frames: Frames, labels: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -40,14 +52,13 @@ def class_counts(frames: Frames, labels: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({k: v[list(labels)].sum(axis=0) for k, v in _labelled(frames, labels).items()})
 
 
+@matplotlib.rc_context(STYLE)
 def plot_class_histogram(frames: Frames, labels: Sequence[str]):
     """Share of texts carrying each label, per split."""
     shares = pd.DataFrame({k: v[list(labels)].mean(axis=0) for k, v in _labelled(frames, labels).items()})
     fig, ax = plt.subplots(figsize=(9, 4))
-    shares.plot.bar(ax=ax, rot=0, width=0.8)
-    ax.set_ylabel("share of texts")
-    ax.set_title("Labels per split")
-    ax.grid(axis="y", alpha=0.3)
+    sns.barplot(_long(shares, "label", "split", "share"), x="label", y="share", hue="split", ax=ax)
+    ax.set(xlabel="", ylabel="share of texts", title="Labels per split")
     return fig
 
 
@@ -59,29 +70,28 @@ def label_pairs(df: pd.DataFrame, labels: Sequence[str], top: int = 10) -> pd.Da
     return out[out.texts > 0].head(top).reset_index(drop=True)
 
 
+@matplotlib.rc_context(STYLE)
 def plot_cooccurrence(df: pd.DataFrame, labels: Sequence[str], title: str = "Label co-occurrence"):
-    y = df[list(labels)].to_numpy()
-    m = y.T @ y
-    fig, ax = plt.subplots(figsize=(6, 5))
-    im = ax.imshow(np.log1p(m), cmap="viridis")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="w", fontsize=8)
+    """Texts per label pair (colour on a log scale); the diagonal holds each label's count."""
+    y = df[list(labels)].to_numpy().astype(int)
+    m = pd.DataFrame(y.T @ y, index=list(labels), columns=list(labels))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    sns.heatmap(np.log1p(m), annot=m, fmt="d", cmap="mako_r", square=True, linewidths=0.5, ax=ax,
+                annot_kws={"fontsize": 8}, cbar_kws={"label": "log(1 + texts)"})
     ax.set_title(title + " (diagonal: label counts)")
-    fig.colorbar(im, ax=ax, label="log(1 + texts)")
+    ax.tick_params(axis="x", rotation=45)
     return fig
 
 
+@matplotlib.rc_context(STYLE)
 def plot_labels_per_text(frames: Frames, labels: Sequence[str]):
+    """Share of texts with 0, 1, 2, ... labels, per split."""
     data = {k: v[list(labels)].sum(axis=1).value_counts(normalize=True).sort_index()
             for k, v in _labelled(frames, labels).items()}
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    pd.DataFrame(data).fillna(0).plot.bar(ax=ax, rot=0)
-    ax.set_xlabel("labels on a text")
-    ax.set_ylabel("share of texts")
-    ax.set_title("Labels per text")
+    sns.barplot(_long(pd.DataFrame(data).fillna(0), "labels", "split", "share"), x="labels", y="share",
+                hue="split", ax=ax)
+    ax.set(xlabel="labels on a text", ylabel="share of texts", title="Labels per text")
     return fig
 
 
@@ -89,16 +99,16 @@ def length_stats(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame({k: v["text"].astype(str).str.split().str.len().describe() for k, v in frames.items()}).T
 
 
+@matplotlib.rc_context(STYLE)
 def plot_text_length(frames: Frames, clip: int = 60):
+    """Distribution of words per text, per split (each split normalised on its own)."""
+    long = pd.concat([pd.DataFrame({"words": df["text"].astype(str).str.split().str.len().clip(upper=clip),
+                                    "split": f"{name} (n={len(df)})"}) for name, df in frames.items()],
+                     ignore_index=True)
     fig, ax = plt.subplots(figsize=(8, 4))
-    bins = np.arange(0, clip + 2)
-    for name, df in frames.items():
-        words = df["text"].astype(str).str.split().str.len().clip(upper=clip)
-        ax.hist(words, bins=bins, histtype="step", density=True, linewidth=1.5, label=f"{name} (n={len(df)})")
-    ax.set_xlabel(f"words per text (clipped at {clip})")
-    ax.set_ylabel("density")
-    ax.set_title("Text length per split")
-    ax.legend()
+    sns.histplot(long, x="words", hue="split", bins=np.arange(0, clip + 2), stat="density", common_norm=False,
+                 element="step", fill=False, linewidth=1.5, ax=ax)
+    ax.set(xlabel=f"words per text (clipped at {clip})", ylabel="density", title="Text length per split")
     return fig
 
 
@@ -130,24 +140,25 @@ def alphabet_table(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(table).fillna(0.0).sort_index()
 
 
+@matplotlib.rc_context(STYLE)
 def plot_alphabet(frames: Frames):
+    """Share of characters per class and split, without the dominant space and lowercase Cyrillic."""
     table = alphabet_table(frames).drop(index=["space", "cyrillic lower"], errors="ignore")
     fig, ax = plt.subplots(figsize=(9, 4))
-    table.plot.bar(ax=ax, rot=30)
-    ax.set_ylabel("share of characters")
-    ax.set_title("Alphabet per split (space and lowercase Cyrillic left out)")
-    ax.grid(axis="y", alpha=0.3)
+    sns.barplot(_long(table, "class", "split", "share"), x="class", y="share", hue="split", ax=ax)
+    ax.set(xlabel="", ylabel="share of characters", title="Alphabet per split (space and lowercase Cyrillic left out)")
+    ax.tick_params(axis="x", rotation=30)
     return fig
 
 
+@matplotlib.rc_context(STYLE)
 def plot_per_class_scores(report: Mapping, title: str = "Per-class scores"):
     """Bar chart of precision/recall/F1 per class from a metrics report."""
     per = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1"]].astype(float)
     fig, ax = plt.subplots(figsize=(9, 4))
-    per.plot.bar(ax=ax, rot=0, width=0.8)
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
+    sns.barplot(_long(per, "class", "score", "value"), x="class", y="value", hue="score", ax=ax)
+    ax.set(ylim=(0, 1), xlabel="", ylabel="", title=title)
+    ax.legend(loc="upper right", ncols=3, fontsize=8)
     return fig
 
 
@@ -164,21 +175,17 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]] | np.ndarray, labels: Sequ
     rows = cm.sum(axis=1, keepdims=True)
     shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalize else cm
     size = max(4.0, 0.75 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class" if normalize else "count")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    cut = (shown.max() if shown.size else 0) / 2
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            text = f"{int(cm[i, j])}" + (f"\n{shown[i, j]:.0%}" if normalize else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if shown[i, j] > cut else "black")
-    fig.tight_layout()
+    text = [[f"{int(cm[i, j])}" + (f"\n{shown[i, j]:.0%}" if normalize else "") for j in range(len(labels))]
+            for i in range(len(labels))]
+    with matplotlib.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        sns.heatmap(pd.DataFrame(shown, index=list(labels), columns=list(labels)), annot=np.array(text), fmt="",
+                    cmap="Blues", vmin=0, vmax=1 if normalize else None, square=True, linewidths=0.5, ax=ax,
+                    annot_kws={"fontsize": 8},
+                    cbar_kws={"label": "share of true class" if normalize else "count", "fraction": 0.046})
+        ax.set(xlabel="predicted", ylabel="true", title=title)
+        ax.tick_params(axis="x", rotation=45)
+        fig.tight_layout()
     if out_path is not None:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out_path, dpi=dpi, bbox_inches="tight")
@@ -186,6 +193,7 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]] | np.ndarray, labels: Sequ
 
 
 
+@matplotlib.rc_context(STYLE)
 def plot_ablation(rows: Sequence[Mapping]):
     """Holdout weighted F1 per ablation configuration, with the 95% interval of its difference to the first."""
     names = [r["config"] for r in rows]
@@ -194,12 +202,14 @@ def plot_ablation(rows: Sequence[Mapping]):
     hi = np.array([f1[0] + r.get("holdout_delta_vs_first", {}).get("ci95", [0, 0])[1] for r in rows])
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(f1, y, xerr=[np.clip(f1 - lo, 0, None), np.clip(hi - f1, 0, None)], fmt="o", capsize=3)
+    ax.errorbar(f1, y, xerr=[np.clip(f1 - lo, 0, None), np.clip(hi - f1, 0, None)], fmt="none", capsize=3,
+                ecolor="grey")
+    sns.scatterplot(x=f1, y=y, hue=np.where(np.arange(len(rows)) == 0, "reference", "variant"), s=50, ax=ax,
+                    legend=False)
     ax.axvline(f1[0], color="grey", ls=":", label=names[0])
     ax.set_yticks(y, names)
     ax.set_xlabel("holdout weighted F1 (bars: 95% CI of the difference to the first row)")
     ax.set_title("Ablation")
-    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -213,6 +223,7 @@ def _save(fig: Figure, out_path: str | Path, dpi: int = 120) -> Path:
 
 
 def _grid(n: int, cols: int = 4, size: float = 3.2) -> tuple[Figure, list]:
+    """A Figure (no pyplot state) with `n` axes in rows of `cols`; call it inside the `STYLE` context."""
     cols = min(cols, max(1, n))
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(size * cols, size * rows * 0.9))
@@ -236,38 +247,46 @@ def plot_learning_curves(history: str | Path | dict | Sequence[dict], out_path: 
     if not epochs:
         raise ValueError("the history has no epochs to plot")
     x = [e["epoch"] for e in epochs]
-    fig = Figure(figsize=(10, 3.8))
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    ax1.plot(x, [e["train_loss"] for e in epochs], "o-", label="train loss")
-    if any(e.get("tune_loss") is not None for e in epochs):
-        ax1.plot(x, [e.get("tune_loss") for e in epochs], "s-", label="tune loss")
-    ax1.set_xlabel("epoch"), ax1.set_ylabel("loss"), ax1.legend(), ax1.grid(alpha=0.3)
-    for key, label in (("tune_weighted_f1", "tune weighted F1 (tuned thresholds)"), ("tune_accuracy", "tune accuracy")):
-        if any(e.get(key) is not None for e in epochs):
-            ax2.plot(x, [e.get(key) for e in epochs], "o-", label=label)
-    best = summary.get("best_epoch")
-    if best:
-        ax2.axvline(best, color="grey", ls="--", label=f"best epoch {best}")
-    ax2.set_xlabel("epoch"), ax2.set_ylabel("score"), ax2.grid(alpha=0.3)
-    if ax2.get_legend_handles_labels()[0]:
-        ax2.legend()
-    for ax in (ax1, ax2):
-        ax.set_xticks(x)
-    fig.suptitle(title)
-    return _save(fig, out_path)
+    frame = pd.DataFrame(epochs)
+
+    def curves(ax, names: dict[str, str]) -> None:
+        cols = [c for c in names if c in frame and frame[c].notna().any()]
+        if cols:
+            long = frame.melt(id_vars="epoch", value_vars=cols, var_name="curve").dropna()
+            long["curve"] = long["curve"].map(names)
+            sns.lineplot(long, x="epoch", y="value", hue="curve", style="curve", markers=True, dashes=False, ax=ax)
+
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(10, 3.8))
+        ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        curves(ax1, {"train_loss": "train loss", "tune_loss": "tune loss"})
+        curves(ax2, {"tune_weighted_f1": "tune weighted F1 (tuned thresholds)", "tune_accuracy": "tune accuracy"})
+        best = summary.get("best_epoch")
+        if best:
+            ax2.axvline(best, color="grey", ls="--", label=f"best epoch {best}")
+        ax1.set(xlabel="epoch", ylabel="loss")
+        ax2.set(xlabel="epoch", ylabel="score")
+        for ax in (ax1, ax2):
+            ax.set_xticks(x)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(title=None, fontsize=8)
+        fig.suptitle(title)
+        return _save(fig, out_path)
 
 
+@matplotlib.rc_context(STYLE)
 def plot_pr_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], out_path: str | Path,
                    thresholds: Sequence[float] | None = None, title: str = "Precision-recall per class") -> Path:
     """One precision-recall curve per class with its average precision; the chosen threshold is marked."""
     y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
     fig, axes = _grid(len(labels))
+    colours = sns.color_palette("deep", len(labels))
     for j, (ax, name) in enumerate(zip(axes, labels)):
         pos = y_true[:, j] == 1
         if pos.any() and (~pos).any():
             prec, rec, thr = precision_recall_curve(y_true[:, j], proba[:, j])
             ap = average_precision_score(y_true[:, j], proba[:, j])
-            ax.plot(rec, prec, lw=1.5)
+            sns.lineplot(x=rec, y=prec, estimator=None, sort=False, lw=1.5, color=colours[j], ax=ax)
             ax.axhline(pos.mean(), color="grey", ls=":", lw=1)
             if thresholds is not None and len(thr):
                 k = min(np.searchsorted(thr, thresholds[j]), len(thr) - 1)
@@ -283,14 +302,16 @@ def plot_pr_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str],
     return _save(fig, out_path)
 
 
+@matplotlib.rc_context(STYLE)
 def plot_threshold_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], out_path: str | Path,
                           thresholds: Sequence[float] | None = None, grid: np.ndarray = DEFAULT_GRID,
                           title: str = "F1 vs decision threshold per class") -> Path:
     """F1 against the threshold for each class; the chosen threshold (and its F1) is marked."""
     f1 = f1_vs_threshold(y_true, proba, grid)
     fig, axes = _grid(len(labels))
+    colours = sns.color_palette("deep", len(labels))
     for j, (ax, name) in enumerate(zip(axes, labels)):
-        ax.plot(grid, f1[:, j], lw=1.5)
+        sns.lineplot(x=grid, y=f1[:, j], lw=1.5, color=colours[j], ax=ax)
         best = int(np.argmax(f1[:, j]))
         ax.set_title(f"{name} (max F1 {f1[best, j]:.3f})", fontsize=9)
         if thresholds is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from ..core.progress import tqdm
 
 from ..core.io import write_json_atomic
 from ..core.options import merged

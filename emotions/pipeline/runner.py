@@ -19,6 +19,7 @@ from .config import available_profiles, load_config
 from ..core.io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
 from ..data.labels import TASKS
 from ..core.paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
+from .progress import stream_progress
 from .stage import archive_stage, manifest_path, read_manifest, restore_stage, state_path
 
 log = logging.getLogger(__name__)
@@ -237,10 +238,11 @@ def _execute(nb: Path, executed: Path, params: dict, log_file: Path) -> bool:
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        with open(log_file, "w", encoding="utf-8") as out:
+        # the stage's progress bars go to logs/<stage>.progress and are echoed here (not into the notebook)
+        with open(log_file, "w", encoding="utf-8") as out, stream_progress(log_file.with_suffix(".progress")):
             papermill.execute_notebook(
                 str(nb), str(executed), parameters=params, cwd=str(NOTEBOOKS_DIR), kernel_name="python3",
-                progress_bar=sys.stdout.isatty(), stdout_file=out, stderr_file=out, log_output=False,
+                progress_bar=False, stdout_file=out, stderr_file=out, log_output=False, coalesce_streams=True,
                 # keep the kernel's own start-up chatter out of the run's output
                 extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         return True

@@ -3,8 +3,9 @@
     python -m emotions.serve --run RUN_DIR [--host 127.0.0.1] [--port 8000]
                              [--backend torch|native|onnx|onnx-int8] [--max-chars 2000] [--max-batch 64]
 
-Endpoints: `POST /predict` {"text": "..."} -> {"labels": [...], "scores": {label: p}, "truncated": bool};
-`POST /predict/batch` {"texts": [...]} -> {"results": [...]}; `GET /health`; OpenAPI docs at `/docs`.
+Endpoints: `POST /predict` {"text": "..."} -> {"labels": [...], "scores": {label: p}, "truncated": bool}
+(plus "warning" when the text is empty after preprocessing); `POST /predict/batch` {"texts": [...]} ->
+{"results": [...]}; `GET /health`; OpenAPI docs at `/docs` and `/redoc`, served from local files.
 Texts are preprocessed exactly as in training (`Predictor.preprocess`) and decided with the run's tuned
 thresholds (`Predictor.decide`). Requests are answered by one inference thread that merges whatever
 requests are waiting into one batch (no added delay when idle, higher throughput under load).
@@ -22,7 +23,6 @@ import queue
 import sys
 import threading
 import time
-import unicodedata
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +35,8 @@ from .. import __version__
 from ..models.base import Predictor, read_model_card
 from .onnx_predictor import BACKENDS as ONNX_BACKENDS
 from .onnx_predictor import ExportMissingError, OnnxPredictor, clean_unicode, locate
+from .inputs import EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text, undecodable_body
+from .inputs import message as _message
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ BACKENDS = ("torch", "native", *ONNX_BACKENDS)
 DEFAULT_MAX_CHARS = 2000
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
-_BLANK_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 
 
 # --- model loading ---------------------------------------------------------------------------------
@@ -159,52 +160,16 @@ class InferenceWorker:
             start = end
 
 
-# --- input handling --------------------------------------------------------------------------------
-def is_blank(text: str) -> bool:
-    """True when a text has nothing but whitespace, control and format characters (e.g. zero-width)."""
-    return all(ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES for ch in text)
-
-
-def limit_text(text: str, max_chars: int) -> tuple[str, bool]:
-    """(text cleaned to valid Unicode and cut to `max_chars` characters, whether it was cut)."""
-    truncated = len(text) > max_chars
-    return clean_unicode(text[:max_chars] if truncated else text), truncated
-
-
-def _message(error: dict) -> str:
-    if error.get("type") == "json_invalid":
-        reason = (error.get("ctx") or {}).get("error")
-        return f"invalid JSON body{': ' + str(reason) if reason else ''}"
-    return str(error.get("msg", ""))
-
-
-class BodySizeLimit:
-    """ASGI middleware: 413 for a request whose Content-Length is over `max_bytes`."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = int(max_bytes)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            size = dict(scope.get("headers") or ()).get(b"content-length", b"")
-            if size.isdigit() and int(size) > self.max_bytes:
-                from fastapi.responses import JSONResponse
-                response = JSONResponse({"detail": f"request body of {int(size)} bytes is over the limit of "
-                                                   f"{self.max_bytes} bytes"}, status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max_chars: int = DEFAULT_MAX_CHARS,
                max_batch: int = DEFAULT_MAX_BATCH, threads: int | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, predictor: Predictor | None = None,
                auto_export: bool = True, spinning: bool = False):
     """The FastAPI app for a run folder (or model folder), or for an already loaded `predictor`."""
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi_offline import FastAPIOffline
+    from starlette.exceptions import HTTPException
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
@@ -256,6 +221,8 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
         labels: list[str] = Field(..., description="decided labels (tuned thresholds; argmax for single-label)")
         scores: dict[str, float] = Field(..., description="probability per label")
         truncated: bool = Field(..., description=f"the text was cut to {max_chars} characters")
+        warning: str | None = Field(None, description="set when the prediction deserves caution, e.g. a text "
+                                                      "that is empty after preprocessing (only present then)")
 
     class BatchOut(BaseModel):
         results: list[Prediction]
@@ -283,7 +250,8 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
         finally:
             worker.stop()
 
-    app = FastAPI(title="emotions", version=__version__, lifespan=lifespan,
+    # Swagger UI / ReDoc from the files fastapi-offline ships (FastAPI's self-hosting recipe): /docs works offline
+    app = FastAPIOffline(title="emotions", version=__version__, lifespan=lifespan,
                   description=f"Emotion classification ({predictor.task or 'task'}: {', '.join(labels)}), "
                               f"{predictor.kind} model on the {served_backend} backend.")
     app.state.predictor = predictor
@@ -305,30 +273,41 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
                   for e in errors]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException):
+        if isinstance(exc.__cause__, UnicodeDecodeError):       # FastAPI answers 400 for a body it cannot decode
+            return JSONResponse({"detail": [undecodable_body(exc.__cause__)]}, status_code=422)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception):
         log.exception("unhandled error: %s", exc)
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
-    def to_prediction(proba: np.ndarray, decision: np.ndarray, truncated: bool) -> dict:
-        return {"labels": [l for l, d in zip(labels, decision) if d],
-                "scores": {l: round(float(p), 6) for l, p in zip(labels, proba)},
-                "truncated": truncated}
+    def to_prediction(proba: np.ndarray, decision: np.ndarray, truncated: bool, clean: str = "x") -> dict:
+        out = {"labels": [l for l, d in zip(labels, decision) if d],
+               "scores": {l: round(float(p), 6) for l, p in zip(labels, proba)}, "truncated": truncated}
+        if not clean.strip():
+            out["warning"] = EMPTY_AFTER_PREPROCESSING
+        return out
 
-    @app.post("/predict", response_model=Prediction, summary="Classify one text",
+    @app.post("/predict", response_model=Prediction, response_model_exclude_none=True, summary="Classify one text",
               responses={422: {"description": "missing/empty/non-string text or invalid JSON"}})
     async def predict(body: TextIn) -> dict:
         text, truncated = limit_text(body.text, max_chars)
         proba, decisions = await asyncio.wrap_future(worker.submit([text]))
-        return to_prediction(proba[0], decisions[0], truncated)
+        return to_prediction(proba[0], decisions[0], truncated, predictor.preprocess([text])[0])
 
-    @app.post("/predict/batch", response_model=BatchOut, summary="Classify several texts",
+    @app.post("/predict/batch", response_model=BatchOut, response_model_exclude_none=True,
+              summary="Classify several texts",
               responses={413: {"description": f"more than {max_batch} texts"},
                          422: {"description": "missing/empty list, a non-string or empty text, invalid JSON"}})
     async def predict_batch(body: BatchIn) -> dict:
         limited = [limit_text(t, max_chars) for t in body.texts]
         proba, decisions = await asyncio.wrap_future(worker.submit([t for t, _ in limited]))
-        return {"results": [to_prediction(p, d, cut) for p, d, (_, cut) in zip(proba, decisions, limited)]}
+        clean = predictor.preprocess([t for t, _ in limited])
+        return {"results": [to_prediction(p, d, cut, c)
+                            for p, d, (_, cut), c in zip(proba, decisions, limited, clean)]}
 
     @app.get("/health", response_model=Health, summary="Model and service information")
     async def health() -> dict:
@@ -343,21 +322,22 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
 # --- CLI -------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m emotions.serve", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m emotions.serve", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--run", required=True, type=Path, help="run folder (with model/) or a model folder")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
+    ap.add_argument("--port", type=int, default=8000, help="TCP port")
     ap.add_argument("--backend", choices=BACKENDS, default="torch",
                     help="torch/native: the model as trained; onnx / onnx-int8: the ONNX export")
     ap.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="longer texts are truncated")
     ap.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most texts per batch request")
-    ap.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
-    ap.add_argument("--threads", type=int, default=None, help="torch / onnxruntime intra-op threads")
+    ap.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get a 413")
+    ap.add_argument("--threads", type=int, default=None, help="torch / onnxruntime intra-op threads (None: all cores)")
     ap.add_argument("--spin", dest="spinning", action="store_true",
                     help="let onnxruntime threads busy-wait between ops (faster only on idle, dedicated cores)")
     ap.add_argument("--no-export", dest="auto_export", action="store_false",
                     help="fail instead of exporting to ONNX when the export is missing")
-    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log detail")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("emotions").setLevel(args.log_level.upper())

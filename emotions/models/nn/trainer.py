@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+from ...core.progress import tqdm
 
 from ...evaluation.metrics import apply_thresholds, tune_thresholds, weighted_f1
 from .data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
