@@ -18,7 +18,8 @@ def kaggle_tree(tmp_path: Path, nested: bool = False) -> Path:
     root = tmp_path / "kaggle"
     comp = root / "input" / ("competitions/" if nested else "") / "cryptonite-hack-sf"
     comp.mkdir(parents=True)
-    for name in ("valid.csv", "test_without_answers.csv"):
+    # the demo files stand in for the competition's; dataset.yaml declares their row count (150, not 8742)
+    for name in ("valid.csv", "test_without_answers.csv", "dataset.yaml"):
         shutil.copy(DEMO_DATA_DIR / "cryptonite" / name, comp / name)
     shutil.copytree(DEMO_DATA_DIR / "ru-izard-emotions", root / "input" / "ru-izard-emotions")
     (root / "working").mkdir()
