@@ -95,3 +95,18 @@ def test_same_seed_gives_identical_metrics_and_data_files(tmp_path):
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["holdout"]["weighted_f1"] is not None
+
+
+def test_cnn_trains_through_the_shared_loop(monkeypatch, tmp_path):
+    from emotions.data.labels import get_task
+    from emotions.models import train_model
+    from emotions.models.nn import trainer
+
+    fits = []
+    real = trainer.Trainer.fit
+    monkeypatch.setattr(trainer.Trainer, "fit", lambda self: (fits.append(self.cfg), real(self))[1])
+    parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42)
+    model = train_model("cnn", parts["train"].head(40), parts["tune"].head(20), get_task("cryptonite"),
+                        {"epochs": 2, "embedding_dim": 8, "filters": 8, "dense_units": 8, "progress": False}, tmp_path)
+    assert len(fits) == 1 and fits[0].monitor == "loss" and fits[0].optimizer == "adam"
+    assert model.history["monitor"] == "tune_loss" and len(model.history["epochs"]) >= 1

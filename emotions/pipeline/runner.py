@@ -23,9 +23,6 @@ from .stage import manifest_path, read_manifest
 
 log = logging.getLogger(__name__)
 
-COMMON_PARAMS = ("run_dir", "data_dir", "task", "seed", "run_id", "profile")
-
-
 def section_of(stage: str) -> str:
     """'04_train' -> 'train' (the config section holding that stage's parameters)."""
     return stage.split("_", 1)[1] if "_" in stage and stage.split("_", 1)[0].isdigit() else stage
