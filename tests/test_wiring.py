@@ -110,3 +110,10 @@ def test_cnn_trains_through_the_shared_loop(monkeypatch, tmp_path):
                         {"epochs": 2, "embedding_dim": 8, "filters": 8, "dense_units": 8, "progress": False}, tmp_path)
     assert len(fits) == 1 and fits[0].monitor == "loss" and fits[0].optimizer == "adam"
     assert model.history["monitor"] == "tune_loss" and len(model.history["epochs"]) >= 1
+
+
+def test_cnn_benchmark_runs_through_the_stage_functions(calls, tmp_path):
+    bench = _load_benchmark("bench_cnn")
+    r = bench.run_task("twitter", DEMO_DATA_DIR, {"epochs": 1, "embedding_dim": 8, "filters": 8, "dense_units": 8,
+                                                  "progress": False}, tmp_path, None)
+    assert calls == ["split_data", "train"] and r["accuracy"] is not None
