@@ -2,10 +2,11 @@
 
     python benchmarks/bench_cnn.py [--data-dir ../shared/data] [--tasks twitter,cryptonite,cedr] [--threads 2]
 
-- twitter: emotions-en/emotions.csv, seeded stratified split 80/10/10 (train/tune/holdout);
+Each task's splits and preprocessing are the pipeline's (configs/, emotions.pipeline.steps):
+- twitter (task emotions-en): seeded stratified split 80/10/10 (train/tune/holdout);
   accuracy, macro F1, macro one-vs-rest ROC AUC.
-- cryptonite: valid.csv split 50/25/25 (train/tune/holdout), navec embeddings; weighted F1 (thresholds
-  tuned on tune) and mean ROC AUC.
+- cryptonite: without train.csv, valid.csv split 50/25/25, navec embeddings; weighted F1
+  (thresholds tuned on tune) and mean ROC AUC.
 - cedr: cedr/train.csv split 85/15 (train/tune), cedr/test.csv as holdout, navec embeddings;
   mean ROC AUC and the multilabel_report means.
 """
@@ -20,56 +21,31 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emotions.core import paths  # noqa: E402
-from emotions.data.readers import load_cedr_file, load_labeled_csv, load_twitter  # noqa: E402
-from emotions.data.labels import CEDR_LABELS, CRYPTONITE_LABELS, TWITTER_LABELS, get_task  # noqa: E402
+from emotions.data.labels import get_task  # noqa: E402
 from emotions.evaluation.metrics import multilabel_report, singlelabel_report  # noqa: E402
-from emotions.models import train_model  # noqa: E402
-from emotions.data.splits import split_frame  # noqa: E402
+from emotions.pipeline import steps  # noqa: E402
+from emotions.pipeline.config import load_config  # noqa: E402
 
 SEED = 42
-ENGLISH_PREPROCESS = {"emoji_language": "en", "asr_dictionary": False}
-
-
-def twitter_frame(data_dir: Path) -> pd.DataFrame:
-    """Twitter emotions as `text` + one 0/1 column per TWITTER_LABELS."""
-    df = load_twitter(data_dir / paths.TWITTER_CSV)
-    out = pd.DataFrame({"text": df["text"]})
-    for label in TWITTER_LABELS:
-        out[label] = (df["label"] == label).astype(np.int64)
-    return out
+TASKS = {"twitter": "emotions-en", "cryptonite": "cryptonite", "cedr": "cedr"}
 
 
 def run_task(name: str, data_dir: Path, params: dict, work: Path, img_dir: Path | None) -> dict:
-    if name == "twitter":
-        spec = get_task("emotions-en")
-        parts = split_frame(twitter_frame(data_dir), {"train": 0.8, "tune": 0.1, "holdout": 0.1}, seed=SEED,
-                            label_cols=TWITTER_LABELS)
-        params = {"preprocess": ENGLISH_PREPROCESS, **params}
-    elif name == "cryptonite":
-        spec = get_task("cryptonite")
-        valid = load_labeled_csv(data_dir / paths.CRYPTONITE_VALID, CRYPTONITE_LABELS)
-        parts = split_frame(valid, {"train": 0.5, "tune": 0.25, "holdout": 0.25}, seed=SEED,
-                            label_cols=CRYPTONITE_LABELS)
+    """The task's own splits and preprocessing (configs/, profile default), the CNN trained by the stage function."""
+    if name not in TASKS:
+        raise ValueError(f"unknown benchmark task {name!r}; known: {list(TASKS)}")
+    spec = get_task(TASKS[name])
+    cfg = load_config(spec.name, "default")
+    parts, _ = steps.split_data(spec.name, data_dir, SEED, cfg["extend"].get("splits"))
+    if name != "twitter":
         params = {"embedding": "navec", **params}
-    elif name == "cedr":
-        spec = get_task("cedr")
-        cols = ["text", *CEDR_LABELS]
-        train = load_cedr_file(data_dir / paths.CEDR_SPLITS["train"])[cols]
-        parts = split_frame(train, {"train": 0.85, "tune": 0.15}, seed=SEED, label_cols=CEDR_LABELS)
-        parts["holdout"] = load_cedr_file(data_dir / paths.CEDR_SPLITS["test"])[cols]
-        params = {"embedding": "navec", **params}
-    else:
-        raise ValueError(f"unknown benchmark task {name!r}")
-
     t0 = time.perf_counter()
-    model = train_model("cnn", parts["train"], parts["tune"], spec, params, work / name)
+    model = steps.train("cnn", parts["train"], parts["tune"], spec.name, params, cfg.get("preprocess", {}), SEED,
+                        work / name)
     seconds = time.perf_counter() - t0
     holdout = parts["holdout"]
     t1 = time.perf_counter()

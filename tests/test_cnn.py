@@ -81,21 +81,6 @@ def test_bad_embedding_weights_shape():
 
 # --- early stopping ---------------------------------------------------------------------------------
 
-def test_early_stopping_keeps_best_state():
-    net = torch.nn.Linear(2, 1)
-    stop = cnn.EarlyStopping(patience=2)
-    states = []
-    for epoch, loss in enumerate([1.0, 0.5, 0.7, 0.6, 0.4], start=1):
-        with torch.no_grad():
-            net.weight.fill_(epoch)
-        states.append(net.weight.clone())
-        if stop.step(loss, epoch, net):
-            break
-    assert epoch == 4 and stop.best_epoch == 2 and stop.best_loss == 0.5
-    stop.restore(net)
-    torch.testing.assert_close(net.weight, states[1])
-
-
 def test_training_restores_best_weights_when_tune_set_disagrees(tmp_path):
     """Tune labels contradict train labels: tune loss rises as training fits, so the best epoch is early."""
     train_df, tune_df = single_frame(20, seed=1), single_frame(5, seed=2, flip=True)

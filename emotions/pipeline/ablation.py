@@ -1,10 +1,12 @@
 """Ablation of extension sources and augmentation methods: same model, each option on and off.
 
-valid.csv is split (stratified, seeded) into train 50% / tune 25% / holdout 25% (the competition's
-train.csv is not available here). Every configuration trains the model on the train part plus its
-extension/augmentation, tunes per-class thresholds on tune, and is scored (weighted F1) on the
-disjoint holdout. Protected texts for leak control: tune + holdout + test. Differences to the first
-configuration come with a 95% paired-bootstrap interval over the holdout rows (500 resamples).
+Every configuration is a set of config overrides (the `extend` and `augment` sections of
+configs/base.yaml) run through the pipeline's own stage functions (emotions.pipeline.steps: the
+splits, extension, augmentation, training and evaluation the notebooks run), so the ablation scores
+what `run_all.py` would. Splits: the task's (configs, `extend.splits`): without train.csv, valid.csv
+is split train 50% / tune 25% / holdout 25% (seeded, stratified). Thresholds are tuned on tune; the
+score is weighted F1 on the disjoint holdout. Differences to the first configuration come with a 95%
+paired-bootstrap interval over the holdout rows (500 resamples).
 Used by notebooks/08_ablation.ipynb and benchmarks/ablation.py.
 """
 
@@ -13,40 +15,44 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-from ..augment import augment_training_set
-from ..data.readers import load_cryptonite
-from ..data.extend import extend_training_set
-from ..data.labels import CRYPTONITE_LABELS, get_task
-from ..evaluation.metrics import weighted_f1
-from ..models import train_model
 from ..core.paths import CACHE_DIR
-from ..data.splits import split_frame
+from ..data.labels import CRYPTONITE_LABELS
+from ..evaluation.metrics import weighted_f1
+from . import steps
+from .config import deep_merge, load_config
 
 L = CRYPTONITE_LABELS
 RARE = ["fear", "disgust", "sadness"]
+METHODS = ["backtranslation", "synonyms", "asr_noise"]
 
 
-def aug(*methods: str, **extra) -> dict:
-    return {"budget": "auto", "factor": 2.0, **extra,
-            "methods": {m: {"enabled": m in methods} for m in ["backtranslation", "synonyms", "asr_noise"]}}
+def src(**sources: dict) -> dict:
+    """Overrides switching on extension sources (with their options)."""
+    return {"extend": {"sources": {k: {"enabled": True, **v} for k, v in sources.items()}}}
 
 
-# name -> (sources, leak options, augmentation params)
-CONFIGS: dict[str, tuple[dict, dict | None, dict | None]] = {
-    "train only": ({}, None, None),
-    "+izard": ({"izard": {}}, None, None),
-    "+izard (NO leak control)": ({"izard": {}}, {"enabled": False}, None),
-    "+izard fear/disgust/sadness rows": ({"izard": {"select_labels": RARE}}, None, None),
-    "+cedr": ({"cedr": {}}, None, None),
-    "+izard +cedr": ({"izard": {}, "cedr": {}}, None, None),
-    "+aug backtranslation": ({}, None, aug("backtranslation")),
-    "+aug synonyms": ({}, None, aug("synonyms")),
-    "+aug asr_noise": ({}, None, aug("asr_noise")),
-    "+aug synonyms+asr_noise": ({}, None, aug("synonyms", "asr_noise")),
-    "+izard +aug asr_noise": ({"izard": {}}, None, aug("asr_noise")),
+def aug(*methods: str) -> dict:
+    """Overrides switching on augmentation with these methods (auto budget: each class up to 2x its rows)."""
+    return {"augment": {"enabled": True, "methods": {m: {"enabled": m in methods} for m in METHODS}}}
+
+
+# name -> config overrides on top of "no extension, no augmentation"
+CONFIGS: dict[str, dict] = {
+    "train only": {},
+    "+izard": src(izard={}),
+    "+izard (NO leak control)": deep_merge(src(izard={}), {"extend": {"leak": {"enabled": False}}}),
+    "+izard fear/disgust/sadness rows": src(izard={"select_labels": RARE}),
+    "+cedr": src(cedr={}),
+    "+izard +cedr": src(izard={}, cedr={}),
+    "+aug backtranslation": aug("backtranslation"),
+    "+aug synonyms": aug("synonyms"),
+    "+aug asr_noise": aug("asr_noise"),
+    "+aug synonyms+asr_noise": aug("synonyms", "asr_noise"),
+    "+izard +aug asr_noise": deep_merge(src(izard={}), aug("asr_noise")),
 }
 
 
@@ -54,29 +60,29 @@ def counts(df) -> dict[str, int]:
     return {l: int(df[l].sum()) for l in L}
 
 
-def run_config(name: str, parts: dict, protect: dict, data_root: Path, seed: int, cache_dir: Path,
-               model: str = "baseline", model_params: dict | None = None) -> tuple[dict, np.ndarray]:
-    """Train `model` with configuration `name`; score on holdout (thresholds tuned on tune)."""
-    sources, leak, aug_params = CONFIGS[name]
+def ablation_config(base: Mapping, name: str, model: str, model_params: Mapping | None) -> dict:
+    """The merged config of configuration `name`: `base` with every source and augmentation off, then its overrides."""
+    off = {"extend": {"sources": {k: {"enabled": False} for k in (base.get("extend", {}).get("sources") or {})
+                                  if k != "user_csvs"}},
+           "augment": {"enabled": False}, "train": {"model": model, model: dict(model_params or {})}}
+    cfg = deep_merge(deep_merge(dict(base), off), CONFIGS[name])
+    if "user_csvs" in cfg["extend"]["sources"]:
+        cfg["extend"]["sources"]["user_csvs"] = []
+    return cfg
+
+
+def run_config(name: str, parts: dict, data_root: Path, cfg: Mapping, cache_dir: Path) -> tuple[dict, np.ndarray]:
+    """Run configuration `name` (merged config `cfg`) through the stage functions; score on holdout."""
     t0 = time.perf_counter()
-    train = parts["train"]
-    ext_report, aug_report = None, None
-    if sources:
-        train, ext_report = extend_training_set(train, data_root=data_root, sources=sources, protect=protect,
-                                                labels=L, seed=seed, leak=leak)
-    if aug_params:
-        train, aug_report = augment_training_set(train, labels=L, params=aug_params, seed=seed, cache_dir=cache_dir)
-    t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        model = train_model(model, train, parts["tune"], get_task("cryptonite"), dict(model_params or {}), Path(tmp))
-    y_hold = parts["holdout"][L].to_numpy()
-    y_tune = parts["tune"][L].to_numpy()
-    pred_hold = model.predict(parts["holdout"]["text"].tolist())
+        out = steps.run_config(cfg, data_root, Path(tmp) / "model", parts=dict(parts), cache_dir=cache_dir)
+    train, ext_report, aug_report = out["parts"]["train"], out["extension_report"], out["augment_report"]
+    pred_hold = out["predictor"].decide(out["proba"]["holdout"])
     row = {
         "config": name,
         "rows_train": len(train),
-        "holdout_weighted_f1": round(weighted_f1(y_hold, pred_hold), 4),
-        "tune_weighted_f1": round(weighted_f1(y_tune, model.predict(parts["tune"]["text"].tolist())), 4),
+        "holdout_weighted_f1": round(out["metrics"]["holdout"]["weighted_f1"], 4),
+        "tune_weighted_f1": round(out["metrics"]["tune"]["weighted_f1"], 4),
         "label_counts_after": counts(train),
         "leaked_rows_removed": {k: v["dropped_near_copies"] for k, v in (ext_report or {}).get("sources", {}).items()},
         "exact_duplicates_removed": {k: v["dropped_exact_duplicates"]
@@ -84,7 +90,6 @@ def run_config(name: str, parts: dict, protect: dict, data_root: Path, seed: int
         "augmented_rows": {k: v["rows_added"] for k, v in (aug_report or {}).get("methods", {}).items()},
         "augment_status": {k: v["status"] for k, v in (aug_report or {}).get("methods", {}).items()
                            if v["status"] != "ok"},
-        "seconds_data": round(t1 - t0, 1),
         "seconds_total": round(time.perf_counter() - t0, 1),
     }
     return row, pred_hold
@@ -118,24 +123,24 @@ def markdown(rows: list[dict], before: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-def run_ablation(data_root: str | Path, names: list[str] | None = None, *, seed: int = 0,
+def run_ablation(data_root: str | Path, names: list[str] | None = None, *, seed: int = 42,
                  cache_dir: Path = CACHE_DIR, model: str = "baseline", model_params: dict | None = None,
-                 progress=lambda msg: print(msg, flush=True)) -> dict:
-    """Run the named configurations (default: all of CONFIGS); return rows, split sizes and a markdown table."""
+                 base: Mapping | None = None, progress=lambda msg: print(msg, flush=True)) -> dict:
+    """Run the named configurations (default: all of CONFIGS) on top of the merged config `base`
+    (default: configs for task cryptonite, profile `default`); return rows, split sizes and a markdown table."""
     data_root = Path(data_root)
     names = names or list(CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise ValueError(f"unknown ablation config(s) {unknown}; known: {list(CONFIGS)}")
-    _, valid, test = load_cryptonite(data_root)
-    parts = split_frame(valid, {"train": 0.5, "tune": 0.25, "holdout": 0.25}, seed, L)
-    parts["test"] = test
-    protect = {k: parts[k]["text"].tolist() for k in ("tune", "holdout", "test")}
+    base = deep_merge(dict(base or load_config("cryptonite", "default")), {"common": {"seed": seed}})
+    ext = base.get("extend", {}) or {}
+    parts, _ = steps.split_data("cryptonite", data_root, seed, ext.get("splits"), ext.get("expected_test_rows"))
     before = counts(parts["train"])
     rows, preds = [], []
     y_hold = parts["holdout"][L].to_numpy()
     for name in names:
-        row, pred = run_config(name, parts, protect, data_root, seed, cache_dir, model, model_params)
+        row, pred = run_config(name, parts, data_root, ablation_config(base, name, model, model_params), cache_dir)
         if preds:
             d, lo, hi = paired_bootstrap(y_hold, pred, preds[0], seed=seed)
             row["holdout_delta_vs_first"] = {"delta": round(d, 4), "ci95": [round(lo, 4), round(hi, 4)]}

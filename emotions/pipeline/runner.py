@@ -16,16 +16,14 @@ from typing import Any
 import yaml
 
 from .config import available_profiles, load_config
-from ..core.io import file_sha256, path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
+from ..core.io import path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
 from ..data.labels import TASKS
 from ..core.paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
+from .fingerprint import library_versions, package_source_hash, stage_fingerprint, what_changed
 from .progress import stream_progress
 from .stage import archive_stage, manifest_path, read_manifest, restore_stage, state_path
 
 log = logging.getLogger(__name__)
-
-COMMON_PARAMS = ("run_dir", "data_dir", "task", "seed", "run_id", "profile")
-
 
 def section_of(stage: str) -> str:
     """'04_train' -> 'train' (the config section holding that stage's parameters)."""
@@ -54,14 +52,16 @@ def stage_parameters(cfg: dict, stage: str, declared: set[str], common: dict[str
 
 
 def is_up_to_date(run_dir: Path, stage: str, fingerprint: dict) -> tuple[bool, str]:
-    """A stage is skipped when its parameters, notebook, inputs and outputs match its last success."""
+    """A stage is skipped when its parameters, notebook, package code, library versions, inputs and outputs
+    match its last success; otherwise the reason says what changed (e.g. "code changed", "torch 2.1 → 2.2")."""
     state_file = state_path(run_dir, stage)
     manifest = read_manifest(run_dir, stage)
     if manifest is None or not state_file.is_file():
         return False, "never ran"
     state = read_json(state_file)
-    if state.get("fingerprint") != fingerprint:
-        return False, "parameters or notebook changed"
+    changed = what_changed(state.get("fingerprint"), fingerprint)
+    if changed:
+        return False, changed
     for kind in ("inputs", "outputs"):
         for name, rec in manifest.get(kind, {}).items():
             if path_fingerprint(rec["path"]) != rec["sha256"]:
@@ -175,6 +175,7 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
     print(f"run {run_id}: task {args.task}, profile {args.profile}, data {data_dir}")
     print(f"run folder: {run_dir}")
     t_run = time.time()
+    code_hash, libraries = package_source_hash(), library_versions()   # what every stage's result depends on
     for i, stage in enumerate(stages, 1):
         nb = NOTEBOOKS_DIR / f"{stage}.ipynb"
         if not nb.is_file():
@@ -186,7 +187,7 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        fingerprint = {"params": stable_hash(params), "notebook": file_sha256(nb)}
+        fingerprint = stage_fingerprint(params, nb, code=code_hash, libraries=libraries)
         up_to_date, why = is_up_to_date(run_dir, stage, fingerprint)
         prefix = f"[{i}/{len(stages)}] {stage}"
         if up_to_date and not args.force:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..core.io import path_fingerprint, read_json, write_csv_atomic, write_json_atomic
 from ..core.paths import IMG_DIR
+from .fingerprint import provenance
 
 MANIFESTS = "manifests"
 
@@ -113,6 +114,7 @@ class Stage:
             "outputs": {k: {"path": v, "sha256": path_fingerprint(v)} for k, v in self.outputs.items()},
             "figures": self.figures, "metrics": self.metrics,
             "seconds": round(time.time() - self.started, 2),
+            "provenance": provenance(),   # code version, library versions, Python, device, threads
         }
         missing = [k for k, v in manifest["outputs"].items() if v["sha256"] is None]
         if missing:

@@ -47,6 +47,8 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     patience: int | None = 2
     min_delta: float = 0.0
+    monitor: str = "metric"             # early stopping / best epoch on: metric (tune metric, higher is
+                                        # better) | loss (tune loss, lower is better)
     checkpoint: str = "memory"          # memory | disk
     precision: str = "auto"             # auto | bf16 | fp16 | no
     num_workers: int | str = "auto"
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint must be 'memory' or 'disk', got {self.checkpoint!r}")
         if self.precision not in ("auto", "bf16", "fp16", "no"):
             raise ValueError(f"precision must be auto, bf16, fp16 or no, got {self.precision!r}")
+        if self.monitor not in ("metric", "loss"):
+            raise ValueError(f"monitor must be 'metric' or 'loss', got {self.monitor!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("epochs, batch_size and grad_accum must be >= 1")
 
@@ -72,12 +76,10 @@ class TrainResult:
     best_metric: float | None = None
     metric_name: str = ""
     stopped_early: bool = False
-    tune_proba: np.ndarray | None = None     # tune probabilities of the restored (best) model
     train_seconds: float = 0.0
 
     def summary(self) -> dict:
         d = asdict(self)
-        d.pop("tune_proba")
         d.pop("history")
         d["epochs_run"] = len(self.history)
         return d
@@ -242,7 +244,7 @@ class Trainer:
         raw_model = acc.unwrap_model(model)
         has_tune = self.tune_ds is not None and len(self.tune_ds) > 0
         result = TrainResult(metric_name=("tune_weighted_f1" if self.multilabel else "tune_accuracy") if has_tune else "")
-        best_snap, bad_epochs = None, 0
+        best_snap, bad_epochs, best_score = None, 0, None
         show = cfg.progress and acc.is_local_main_process
         log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes), "
                  "device %s, precision %s, workers %d", len(self.train_ds), cfg.epochs, steps_per_epoch,
@@ -280,12 +282,12 @@ class Trainer:
                      "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
                      "lr": float(scheduler.get_last_lr()[0])}
             if has_tune:
-                metrics, proba = self.evaluate(raw_model)
+                metrics, _ = self.evaluate(raw_model)
                 entry.update(metrics)
-                improved = result.best_metric is None or metrics["tune_metric"] > result.best_metric + cfg.min_delta
-                if improved:
+                score = -metrics["tune_loss"] if cfg.monitor == "loss" else metrics["tune_metric"]
+                if best_score is None or score > best_score + cfg.min_delta:
+                    best_score = score
                     result.best_metric, result.best_epoch, bad_epochs = metrics["tune_metric"], epoch, 0
-                    result.tune_proba = proba
                     best_snap = self._snapshot(raw_model)
                 else:
                     bad_epochs += 1

@@ -1,0 +1,111 @@
+"""The stage functions: one path from data to a score, shared by the notebooks, the ablation and the benchmarks.
+
+Each function is a pure step (frames + parameters in, frames / model / metrics out); the notebooks add
+only reading, writing and display around them, so a fix here reaches every caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..core.paths import CACHE_DIR
+from ..data.labels import get_task
+from ..data.prepare import build_splits
+from ..evaluation.report import evaluate_model
+from ..models import Predictor, train_model
+
+# Texts a model may see at training time besides its labelled rows: the unlabelled test file.
+# Holdout texts never are (the holdout is the one number used for no choice, vocabulary included).
+VOCAB_SPLITS = ("test",)
+
+
+def split_data(task: str, data_dir: str | Path, seed: int, splits: Mapping | None = None,
+               expected_test_rows: int | None = None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """02_extend, first half: the task's train / tune / holdout (/ test) frames and notes on how they were made."""
+    options = dict(splits or {})
+    if task == "cryptonite":
+        options["expected_test_rows"] = expected_test_rows
+    return build_splits(task, data_dir, seed=seed, **options)
+
+
+def enabled_sources(sources: Mapping) -> dict:
+    """The extension sources switched on (a dict with `enabled`, or a bare truthy value)."""
+    return {k: v for k, v in (sources or {}).items() if (v.get("enabled", True) if isinstance(v, dict) else v)}
+
+
+def extend(parts: dict[str, pd.DataFrame], task: str, data_dir: str | Path, sources: Mapping, seed: int,
+           leak: Mapping | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
+    """02_extend, second half: add the enabled extension sources to train, leak-controlled against tune,
+    holdout and test. Returns new parts (the input dict is not changed) and the extension report."""
+    parts = dict(parts)
+    if not enabled_sources(sources):
+        return parts, {"sources": {}, "note": "no extension source enabled"}
+    from ..data.extend import extend_training_set
+
+    protect = {k: parts[k]["text"].tolist() for k in ("tune", "holdout", "test") if k in parts}
+    parts["train"], report = extend_training_set(parts["train"], data_root=Path(data_dir), sources=dict(sources),
+                                                 protect=protect, labels=list(get_task(task).labels), seed=seed,
+                                                 leak=dict(leak) if leak is not None else None)
+    return parts, report
+
+
+def augment(train: pd.DataFrame, task: str, enabled: bool, methods: Mapping, budget: Mapping, seed: int,
+            cache_dir: Path = CACHE_DIR) -> tuple[pd.DataFrame, dict]:
+    """03_augment: augmented training rows (or the rows unchanged when disabled) and the report."""
+    if not enabled:
+        return train, {"enabled": False}
+    from ..augment import augment_training_set
+
+    return augment_training_set(train, labels=list(get_task(task).labels),
+                                params={"methods": dict(methods or {}), "budget": budget}, seed=seed,
+                                cache_dir=cache_dir)
+
+
+def vocab_texts(parts: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Texts whose word pieces a vocabulary-pruned encoder keeps besides train and tune: test only."""
+    return [t for name in VOCAB_SPLITS if name in parts for t in parts[name]["text"]]
+
+
+def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, options: Mapping,
+          preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None) -> Predictor:
+    """04_train: train model kind `model` with its options; thresholds on tune; saved to `out_dir`."""
+    params = {**dict(options or {}), "preprocess": dict(preprocess or {}), "seed": seed}
+    if model == "transformer":
+        params["vocab_texts"] = list(vocab or [])
+    return train_model(model, train_df, tune_df, get_task(task), params, Path(out_dir))
+
+
+def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:
+    """05_evaluate: metrics per labelled split with the model's own thresholds, and the probabilities."""
+    return evaluate_model(predictor, frames)
+
+
+def model_options(cfg: Mapping) -> tuple[str, dict]:
+    """(model kind, its options) from a merged config's `train` section."""
+    section = cfg.get("train", {}) or {}
+    kind = section.get("model", "baseline")
+    return kind, dict(section.get(kind, {}) or {})
+
+
+def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts: dict | None = None,
+               cache_dir: Path = CACHE_DIR) -> dict:
+    """The whole chain for a merged config (configs/ + -p overrides), as run_all.py runs it, in memory:
+    split -> extend -> augment -> train -> evaluate. Returns the parts, reports, predictor and metrics."""
+    common = cfg.get("common", {})
+    task, seed = common["task"], int(common.get("seed", 42))
+    ext, aug = cfg.get("extend", {}) or {}, cfg.get("augment", {}) or {}
+    if parts is None:
+        parts, _ = split_data(task, data_dir, seed, ext.get("splits"), ext.get("expected_test_rows"))
+    parts, ext_report = extend(parts, task, data_dir, ext.get("sources", {}), seed, ext.get("leak"))
+    parts["train"], aug_report = augment(parts["train"], task, bool(aug.get("enabled")), aug.get("methods", {}),
+                                         aug.get("budget", {}), seed, cache_dir)
+    kind, options = model_options(cfg)
+    predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), seed,
+                      out_dir, vocab_texts(parts))
+    metrics, proba = evaluate(predictor, {k: parts[k] for k in ("tune", "holdout") if k in parts})
+    return {"parts": parts, "extension_report": ext_report, "augment_report": aug_report,
+            "predictor": predictor, "metrics": metrics, "proba": proba}
