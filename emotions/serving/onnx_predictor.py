@@ -166,8 +166,8 @@ class OnnxPredictor(Predictor):
         meta_file = paths.export_dir / META_FILE
         if not (onnx_file.is_file() and meta_file.is_file() and (paths.export_dir / TOKENIZER_FILE).is_file()):
             raise ExportMissingError(f"no complete ONNX export at {paths.export_dir} (missing {onnx_file.name}, "
-                                     f"{META_FILE} or {TOKENIZER_FILE}); run `python -m emotions.export_onnx "
-                                     f"{paths.run_dir or paths.model_dir}`")
+                                     f"{META_FILE} or {TOKENIZER_FILE}); make it with `python -m emotions.export_onnx "
+                                     f"{paths.run_dir or paths.model_dir}` (full install)")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if list(meta.get("labels", card["labels"])) != list(card["labels"]):
             raise StaleExportError(f"{paths.export_dir}: exported labels {meta.get('labels')} differ from the "
