@@ -379,8 +379,12 @@ def serve_venv():
 
 
 def venv_env(src: Path, **extra: str) -> dict:
-    """The environment of a process in the serving venv: nothing inherited from this one."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(src), "HOME": "/nonexistent",
+    """The environment of a process in the serving venv: nothing inherited from this one.
+
+    HOME cannot be created (not even by root), like the image user's /nonexistent: onnxruntime then keeps
+    its telemetry id in memory instead of writing ~/.cache.
+    """
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(src), "HOME": "/proc/emotions-no-home",
             "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
