@@ -31,7 +31,9 @@ RUN groupadd --system --gid 10001 emotions \
 COPY --from=build /opt/venv /opt/venv
 # EMOTIONS_RUN: the run folder (or model folder) to serve; WORKERS: server processes (each holds a copy
 # of the model); THREADS: onnxruntime threads per worker.
+# HOME=/tmp: the user has no home; onnxruntime keeps a telemetry id under ~/.cache (else it warns at start-up)
 ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     EMOTIONS_RUN=/model \
