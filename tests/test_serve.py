@@ -241,7 +241,7 @@ def test_onnx_int8_backend_exports_on_demand(tiny, tmp_path, caplog):
     shutil.copytree(run, copy)
     assert not (copy / "export").exists()
     with caplog.at_level(logging.WARNING, logger="emotions.serving.service"):
-        app = create_app(copy, "onnx-int8", max_chars=MAX_CHARS, max_batch=MAX_BATCH, threads=1)
+        app = create_app(copy, "onnx-int8", max_chars=MAX_CHARS, max_batch=MAX_BATCH, threads=1, auto_export=True)
     assert any("exporting" in r.getMessage() for r in caplog.records)
     assert (copy / "export" / "model.int8.onnx").is_file() and (copy / "export" / "parity.json").is_file()
     with TestClient(app) as c:

@@ -8,9 +8,10 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import pandas as pd
+if TYPE_CHECKING:                      # pandas stays out of the serving install
+    import pandas as pd
 
 
 @contextmanager

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix, f1_score,
-                             precision_recall_fscore_support, roc_auc_score)
+
+# scikit-learn is imported inside the report functions: the service's decisions (apply_thresholds)
+# need numpy alone, so the ONNX backends start without loading sklearn/scipy.
 
 DEFAULT_GRID = np.round(np.arange(0.02, 0.981, 0.01), 4)
 
 
 def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The competition metric: sklearn weighted F1 on multilabel indicator matrices."""
+    from sklearn.metrics import f1_score
     return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
 
 
@@ -54,6 +56,7 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DE
 def multilabel_report(y_true: np.ndarray, proba: np.ndarray, thresholds: Sequence[float],
                       labels: Sequence[str], ensure_one: bool = False) -> dict:
     """Per-class precision/recall/F1/ROC AUC/AP and weighted/macro/micro F1."""
+    from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
     y_true = np.asarray(y_true)
     pred = apply_thresholds(proba, thresholds, ensure_one)
     p, r, f, s = precision_recall_fscore_support(y_true, pred, average=None, zero_division=0)
@@ -81,6 +84,8 @@ def multilabel_report(y_true: np.ndarray, proba: np.ndarray, thresholds: Sequenc
 
 def singlelabel_report(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str]) -> dict:
     """Accuracy, macro/weighted F1, one-vs-rest ROC AUC per class, confusion matrix."""
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
+                                 roc_auc_score)
     y_true = np.asarray(y_true)
     pred = np.asarray(proba).argmax(axis=1)
     onehot = np.eye(len(labels), dtype=np.int64)[y_true]

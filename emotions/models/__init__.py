@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..data.labels import TaskSpec
 from .base import MODEL_CARD, Predictor, read_model_card
+
+if TYPE_CHECKING:                      # pandas stays out of the serving install
+    import pandas as pd
 
 # kind -> module (relative to this package)
 MODEL_KINDS: dict[str, str] = {

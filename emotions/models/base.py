@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..core.io import write_json_atomic
 from ..evaluation.metrics import apply_thresholds, tune_thresholds
 from ..data.preprocess import PreprocessConfig, preprocess_texts
+
+if TYPE_CHECKING:                      # pandas stays out of the serving install
+    import pandas as pd
 
 MODEL_CARD = "model_card.json"
 

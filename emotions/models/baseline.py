@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import joblib
 import numpy as np
-import pandas as pd
 from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -20,6 +19,9 @@ from .options import BaselineOptions
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
+
+if TYPE_CHECKING:                      # pandas stays out of the serving install
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import logging
@@ -36,7 +37,6 @@ from .. import __version__
 from ..core.io import write_json_atomic
 from .onnx_predictor import (FP32_FILE, INT8_FILE, META_FILE, PARITY_FILE, TOKENIZER_FILE, ModelPaths,
                              OnnxPredictor, locate, weights_fingerprint)
-from .parity import compare, parity_frame
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,8 @@ def export_onnx(path: str | Path, *, predictor=None, force: bool = False, reuse:
     export) `reuse` is set; ExportError when the model kind cannot be exported or fp32
     parity exceeds `tolerance`.
     """
+    from .parity import compare, parity_frame        # pandas: the full install only
+
     paths = locate(path)
     target = paths.export_dir
     if target.exists() and not force:
@@ -329,6 +331,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--opset must be >= 17")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("emotions").setLevel(logging.INFO)
+    missing = [m for m in ("torch", "transformers", "onnx", "onnxscript", "pandas")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"error: exporting needs the full install ({', '.join(missing)} missing here): "
+              "pip install torch==2.13.0 -r requirements.txt; the serving install only serves an export",
+              file=sys.stderr)
+        return 2
     try:
         report = export_onnx(args.run, force=args.force, reuse=args.reuse, int8=args.int8,
                              per_channel=args.per_channel,

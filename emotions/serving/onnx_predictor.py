@@ -156,8 +156,6 @@ class OnnxPredictor(Predictor):
         `batch_size`: texts per onnxruntime call (length-sorted); on CPU, 4-32 short texts per call
         ran fastest for e5-small int8 (128 was ~1.5x slower). `threads`: intra-op threads.
         """
-        import onnxruntime as ort
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         paths = locate(path)
@@ -166,8 +164,8 @@ class OnnxPredictor(Predictor):
         meta_file = paths.export_dir / META_FILE
         if not (onnx_file.is_file() and meta_file.is_file() and (paths.export_dir / TOKENIZER_FILE).is_file()):
             raise ExportMissingError(f"no complete ONNX export at {paths.export_dir} (missing {onnx_file.name}, "
-                                     f"{META_FILE} or {TOKENIZER_FILE}); run `python -m emotions.export_onnx "
-                                     f"{paths.run_dir or paths.model_dir}`")
+                                     f"{META_FILE} or {TOKENIZER_FILE}); make it with `python -m emotions.export_onnx "
+                                     f"{paths.run_dir or paths.model_dir}` (full install)")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if list(meta.get("labels", card["labels"])) != list(card["labels"]):
             raise StaleExportError(f"{paths.export_dir}: exported labels {meta.get('labels')} differ from the "
@@ -178,6 +176,8 @@ class OnnxPredictor(Predictor):
                 raise StaleExportError(f"{paths.export_dir} was exported from other weights than "
                                        f"{paths.model_dir} now holds; re-export with "
                                        f"`python -m emotions.export_onnx {paths.run_dir or paths.model_dir} --force`")
+        import onnxruntime as ort             # after the checks: a missing export fails without loading it
+
         session = ort.InferenceSession(str(onnx_file), session_options(threads, spinning),
                                        providers=["CPUExecutionProvider"])
         tok = load_tokenizer(paths.export_dir, meta)

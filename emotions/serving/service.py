@@ -1,6 +1,6 @@
 """HTTP service for a trained run: FastAPI + uvicorn.
 
-    python -m emotions.serve --run RUN_DIR [--host 127.0.0.1] [--port 8000]
+    python -m emotions.serve --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--workers 1] [--threads N]
                              [--backend torch|native|onnx|onnx-int8] [--max-chars 2000] [--max-batch 64]
 
 Endpoints: `POST /predict` {"text": "..."} -> {"labels": [...], "scores": {label: p}, "truncated": bool}
@@ -11,14 +11,17 @@ thresholds (`Predictor.decide`). Requests are answered by one inference thread t
 requests are waiting into one batch (no added delay when idle, higher throughput under load).
 
 Backends: `torch` / `native` load the model folder as trained (any kind, baseline included);
-`onnx` / `onnx-int8` run the export made by `python -m emotions.export_onnx` (made on first use if missing).
+`onnx` / `onnx-int8` run the export made by `python -m emotions.export_onnx` (see `backends`). The service
+never writes into the run folder: a missing export fails at start-up (`--export-if-missing` opts in).
 """
 
 # no `from __future__ import annotations`: FastAPI must resolve the request models defined in create_app
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -32,54 +35,17 @@ from typing import Sequence
 import numpy as np
 
 from .. import __version__
-from ..models.base import Predictor, read_model_card
-from .onnx_predictor import BACKENDS as ONNX_BACKENDS
-from .onnx_predictor import ExportMissingError, OnnxPredictor, clean_unicode, locate
+from ..models.base import Predictor
+from .backends import BACKENDS, backend_label, load_backend
 from .inputs import EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text, undecodable_body
 from .inputs import message as _message
+from .onnx_predictor import clean_unicode, locate
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "native", *ONNX_BACKENDS)
 DEFAULT_MAX_CHARS = 2000
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
-
-
-# --- model loading ---------------------------------------------------------------------------------
-def load_backend(path: str | Path, backend: str = "torch", *, threads: int | None = None,
-                 auto_export: bool = True, spinning: bool = False) -> Predictor:
-    """A predictor for a run/model folder on `backend` (exporting to ONNX on demand)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    paths = locate(path)
-    card = read_model_card(paths.model_dir)
-    if backend in ("torch", "native"):
-        if threads and card["kind"] != "baseline":
-            import torch
-            torch.set_num_threads(int(threads))
-        from ..models import load_predictor
-        return load_predictor(paths.model_dir)
-    try:
-        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads, spinning=spinning)
-    except ExportMissingError:
-        if card["kind"] != "transformer":
-            raise ValueError(f"backend {backend!r} serves exported transformer models; this model is of kind "
-                             f"{card['kind']!r}: use --backend native") from None
-        if not auto_export:
-            raise
-        from .export import export_onnx
-        log.warning("no ONNX export at %s: exporting %s now (one time, may take a minute)",
-                    paths.export_dir, paths.model_dir)
-        export_onnx(paths.model_dir, force=paths.export_dir.exists(), threads=threads)
-        return OnnxPredictor.load(paths.model_dir, backend=backend, threads=threads, spinning=spinning)
-
-
-def backend_label(predictor: Predictor, backend: str) -> str:
-    """"native" for non-torch kinds served as trained, else the backend name."""
-    if backend in ("torch", "native"):
-        return "native" if predictor.kind == "baseline" else "torch"
-    return backend
 
 
 # --- inference thread ------------------------------------------------------------------------------
@@ -164,7 +130,7 @@ class InferenceWorker:
 def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max_chars: int = DEFAULT_MAX_CHARS,
                max_batch: int = DEFAULT_MAX_BATCH, threads: int | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, predictor: Predictor | None = None,
-               auto_export: bool = True, spinning: bool = False):
+               auto_export: bool = False, spinning: bool = False):
     """The FastAPI app for a run folder (or model folder), or for an already loaded `predictor`."""
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -321,6 +287,21 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
 
 # --- CLI -------------------------------------------------------------------------------------------
+WORKER_CONFIG_ENV = "EMOTIONS_SERVE_CONFIG"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("emotions").setLevel(level.upper())
+
+
+def app_from_env():
+    """App factory for uvicorn's worker processes (`--workers` > 1): create_app's arguments in $EMOTIONS_SERVE_CONFIG."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    _setup_logging(config.pop("log_level", "info"))
+    return create_app(**config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emotions.serve", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -332,24 +313,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="longer texts are truncated")
     ap.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most texts per batch request")
     ap.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get a 413")
-    ap.add_argument("--threads", type=int, default=None, help="torch / onnxruntime intra-op threads (None: all cores)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch / onnxruntime intra-op threads per worker (None: all cores)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes; each loads its own copy of the model (memory x workers)")
     ap.add_argument("--spin", dest="spinning", action="store_true",
                     help="let onnxruntime threads busy-wait between ops (faster only on idle, dedicated cores)")
-    ap.add_argument("--no-export", dest="auto_export", action="store_false",
-                    help="fail instead of exporting to ONNX when the export is missing")
+    ap.add_argument("--export-if-missing", dest="auto_export", action="store_true",
+                    help="onnx backends: export the model at start-up when the run has no export (local use: "
+                         "writes into the run folder, needs the full install); by default a missing export is an error")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log detail")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("emotions").setLevel(args.log_level.upper())
+    if args.workers < 1:
+        ap.error("--workers must be >= 1")
+    _setup_logging(args.log_level)
+    config = dict(run_dir=str(args.run), backend=args.backend, max_chars=args.max_chars, max_batch=args.max_batch,
+                  threads=args.threads, max_body_bytes=args.max_body_bytes, spinning=args.spinning)
     try:
-        app = create_app(args.run, args.backend, max_chars=args.max_chars, max_batch=args.max_batch,
-                         threads=args.threads, max_body_bytes=args.max_body_bytes, auto_export=args.auto_export,
-                         spinning=args.spinning)
+        app = create_app(**config, auto_export=args.auto_export)       # fails here, once, with a clear message
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     import uvicorn
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        return 0
+    del app                                                             # each worker loads its own copy
+    os.environ[WORKER_CONFIG_ENV] = json.dumps({**config, "log_level": args.log_level})
+    uvicorn.run("emotions.serving.service:app_from_env", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 
