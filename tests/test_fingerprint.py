@@ -19,10 +19,11 @@ def test_editing_a_default_in_a_copy_of_the_package_changes_the_code_hash(tmp_pa
     (pkg / "models" / "__pycache__").mkdir(exist_ok=True)
     (pkg / "models" / "__pycache__" / "x.pyc").write_bytes(b"junk")
     assert fp.package_source_hash(pkg) == before
-    baseline = pkg / "models" / "baseline.py"
+    baseline = pkg / "models" / "options.py"       # the baseline's DEFAULTS come from BaselineOptions here
     text = baseline.read_text(encoding="utf-8")
-    edited, n = re.subn(r"\bC=([0-9.eE+-]+)", lambda m: f"C={float(m.group(1)) * 2}", text, count=1)
-    assert n == 1, "baseline.py DEFAULTS has no C= to edit"
+    edited, n = re.subn(r"\bC: float = Field\(([0-9.eE+-]+)", lambda m: f"C: float = Field({float(m.group(1)) * 2}",
+                        text, count=1)
+    assert n == 1, "options.py BaselineOptions has no C default to edit"
     baseline.write_text(edited, encoding="utf-8")
     after = fp.package_source_hash(pkg)
     assert after != before

@@ -34,8 +34,7 @@ def no_kaggle(monkeypatch, tmp_path):
 def test_defaults_are_in_the_checkout_whatever_the_working_directory(no_kaggle, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     where = locations.resolve(None, None, "cryptonite")
-    assert where == locations.Locations(RUNS_DIR / "manual", DEMO_DATA_DIR, SUBMISSIONS_DIR, kaggle=False,
-                                        publish_figures=True)
+    assert where == locations.Locations(RUNS_DIR / "manual", DEMO_DATA_DIR, SUBMISSIONS_DIR, kaggle=False)
     assert where.run_dir.is_relative_to(PROJECT_ROOT)
     given = locations.resolve("out", "", "cryptonite")           # relative: to the working directory
     assert given.run_dir == tmp_path / "out" and given.data_dir == DEMO_DATA_DIR
@@ -51,7 +50,7 @@ def test_kaggle_layout_is_found_and_linked(tmp_path, monkeypatch, nested):
     root = kaggle_tree(tmp_path, nested)
     monkeypatch.setenv(locations.KAGGLE_ROOT_ENV, str(root))
     where = locations.resolve(None, None, "cryptonite")
-    assert where.kaggle and not where.publish_figures
+    assert where.kaggle
     assert where.run_dir == root / "working" / "runs" / "manual"
     assert where.submissions_dir == root / "working"
     assert where.data_dir == root / "working" / locations.KAGGLE_DATA_LINKS

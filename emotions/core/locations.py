@@ -38,7 +38,6 @@ class Locations:
     data_dir: Path
     submissions_dir: Path
     kaggle: bool                 # running in a Kaggle kernel (or a folder laid out like one)
-    publish_figures: bool        # copy figures to the project's img/<task>/ (not on Kaggle)
 
 
 def kaggle_root() -> Path | None:
@@ -129,6 +128,5 @@ def resolve(run_dir: str | Path | None = None, data_dir: str | Path | None = Non
     if not data.is_dir():
         raise FileNotFoundError(f"data_dir {data} is not a folder (a data root laid out like data/demo/)")
     return Locations(run_dir=_given(run_dir) or run_default, data_dir=data,
-                     submissions_dir=_given(submissions_dir) or subs_default, kaggle=kaggle is not None,
-                     publish_figures=kaggle is None)
+                     submissions_dir=_given(submissions_dir) or subs_default, kaggle=kaggle is not None)
 

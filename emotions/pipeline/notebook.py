@@ -33,7 +33,7 @@ def start(name: str, run_dir: str | Path | None, data_dir: str | Path | None, ta
     """(the stage, its resolved folders); prints where it reads and writes."""
     quiet()
     where = resolve(run_dir, data_dir, task, submissions_dir)
-    stage = Stage(name, where.run_dir, task=task, publish_figures=where.publish_figures)
+    stage = Stage(name, where.run_dir, task=task)
     print(f"{name}: data {where.data_dir} -> run folder {where.run_dir}" + (" (Kaggle)" if where.kaggle else ""))
     return stage, where
 

@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 
 from ..core.io import path_fingerprint, read_json, write_csv_atomic, write_json_atomic
-from ..core.paths import IMG_DIR
 from .fingerprint import provenance
 
 MANIFESTS = "manifests"
@@ -43,7 +42,7 @@ def manifest_path(run_dir: str | Path, stage: str) -> Path:
 class Stage:
     """Records what a notebook stage reads and writes; `finish()` writes its manifest."""
 
-    def __init__(self, name: str, run_dir: str | Path, task: str = "", publish_figures: bool = False):
+    def __init__(self, name: str, run_dir: str | Path, task: str = ""):
         self.name, self.task = name, task
         self.run_dir = Path(run_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +50,6 @@ class Stage:
         self.outputs: dict[str, str] = {}
         self.figures: list[str] = []
         self.metrics: dict[str, Any] = {}
-        self.publish_figures = publish_figures
         self.started = time.time()
         setup_logging()
 
@@ -90,8 +88,8 @@ class Stage:
         return write_json_atomic(self.output(name, rel), obj)
 
     def figure(self, fig, name: str, dpi: int = 110) -> Path:
-        """Save a matplotlib figure (or take a PNG already written) in the run folder's img/
-        (and, only with `publish_figures=True`, a copy in the project's img/<task>/)."""
+        """Save a matplotlib figure (or take a PNG already written) in the run folder's img/ (only there:
+        `run_all.py --publish-figures` copies a run's figures to the project's img/<task>/)."""
         p = self.path(f"img/{name}.png")
         if isinstance(fig, (str, Path)):
             if Path(fig).resolve() != p.resolve():
@@ -99,10 +97,6 @@ class Stage:
         else:
             fig.savefig(p, dpi=dpi, bbox_inches="tight")
         self.figures.append(str(p))
-        if self.publish_figures:
-            dest = IMG_DIR / (self.task or "misc") / f"{name}.png"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, dest)
         return p
 
     def finish(self, **metrics: Any) -> dict:
