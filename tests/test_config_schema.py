@@ -173,7 +173,8 @@ def test_figures_stay_in_the_run_folder(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     gallery = tmp_path / "img"
-    monkeypatch.setattr(S, "IMG_DIR", gallery)
+    from emotions.core import paths
+    monkeypatch.setattr(paths, "IMG_DIR", gallery)
     st = S.Stage("01_eda", tmp_path / "run", task="cryptonite")
     fig = plt.figure()
     st.figure(fig, "x")
