@@ -178,7 +178,14 @@ class BatchSummary:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
+    """This process's peak resident memory so far: VmHWM on Linux (ru_maxrss would also count the memory
+    of the process that started this one, which it keeps across fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
