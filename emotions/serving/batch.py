@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..core.io import atomic_path, file_sha256, write_csv_atomic, write_json_atomic
 from ..models.base import Predictor
-from .onnx_predictor import INT8_FILE, locate
+from .onnx_predictor import INT8_FILE, StaleExportError, locate
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +313,7 @@ def _join_parts(work: Path, chunks: int, output: Path, fmt: str) -> tuple[int, P
     if bad_rows:
         write_csv_atomic(errors_file, pd.concat(bad_rows, ignore_index=True))
         return int(sum(len(b) for b in bad_rows)), errors_file
+    errors_file.unlink(missing_ok=True)         # it listed the rows of the output just replaced
     return 0, None
 
 
@@ -339,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         s = predict_file(args.run, args.input, args.output, backend=args.backend, text_column=args.text_column,
                          keep=args.keep, scores=args.scores, chunk_rows=args.chunk_rows, threads=args.threads,
                          restart=args.restart, force=args.force, progress=not args.no_progress)
-    except (BatchInputError, ResumeMismatchError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (BatchInputError, ResumeMismatchError, StaleExportError, FileExistsError, FileNotFoundError,
+            ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
