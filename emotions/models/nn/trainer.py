@@ -1,6 +1,11 @@
 """Training loop: Accelerate (one CPU ... many GPUs, same code), early stopping on the tune metric,
 best checkpoint restored, per-epoch history.
 
+Multi-process (one process per GPU, or gloo processes on CPU): each process trains on its share of
+the batches (optimiser steps per epoch divide by the number of processes), the tune rows are split
+between the processes and gathered back so each is scored exactly once, and only the main process
+writes files. The learning rate follows `lr_scaling` (none | linear | sqrt in the number of processes).
+
 Speed: length-bucketed dynamic padding, bf16 autocast on CUDA, fused AdamW (see optim.py),
 no per-step host-device syncs (the running loss stays on the device and is read only every
 `log_every` steps), DataLoader workers with pinned memory on CUDA.
@@ -23,6 +28,7 @@ from ...core.progress import tqdm
 
 from ...evaluation.metrics import apply_thresholds, tune_thresholds, weighted_f1
 from .data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
+from .distributed import gather_rows, lr_factor
 from .optim import build_optimizer, build_scheduler, param_groups
 from .seed import worker_init_fn
 
@@ -57,6 +63,7 @@ class TrainConfig:
     seed: int = 42
     progress: bool = True
     ensure_one: bool = True
+    lr_scaling: str = "none"            # none | linear | sqrt: lr multiplier in the number of processes
 
     def __post_init__(self) -> None:
         if self.checkpoint not in ("memory", "disk"):
@@ -67,6 +74,7 @@ class TrainConfig:
             raise ValueError(f"monitor must be 'metric' or 'loss', got {self.monitor!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("epochs, batch_size and grad_accum must be >= 1")
+        lr_factor(self.lr_scaling, 1)
 
 
 @dataclass
@@ -77,6 +85,7 @@ class TrainResult:
     metric_name: str = ""
     stopped_early: bool = False
     train_seconds: float = 0.0
+    distributed: dict = field(default_factory=dict)   # processes, per-device / global batch, lr rule
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -95,7 +104,10 @@ def mixed_precision_for(precision: str) -> str:
 
 
 def make_accelerator(precision: str = "auto", grad_accum: int = 1, pin_memory: bool = False):
-    """An `accelerate.Accelerator`; in a plain single process a changed precision resets its state."""
+    """An `accelerate.Accelerator`; in a plain single process a changed precision resets its state.
+
+    Without CUDA it is created with `cpu=True`, so processes started by a launcher join a gloo group.
+    """
     from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.state import AcceleratorState
 
@@ -104,6 +116,7 @@ def make_accelerator(precision: str = "auto", grad_accum: int = 1, pin_memory: b
     if state and state.get("_mixed_precision") not in (None, mp) and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         AcceleratorState._reset_state()
     return Accelerator(mixed_precision=mp, gradient_accumulation_steps=grad_accum,
+                       cpu=not torch.cuda.is_available(),
                        dataloader_config=DataLoaderConfiguration(non_blocking=pin_memory))
 
 
@@ -158,7 +171,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, train_ds: TokenizedDataset,
                  tune_ds: TokenizedDataset | None, multilabel: bool, pad_token_id: int,
-                 config: TrainConfig, work_dir: str | Path | None = None):
+                 config: TrainConfig, work_dir: str | Path | None = None, accelerator=None):
         self.model, self.loss_fn = model, loss_fn
         self.train_ds, self.tune_ds = train_ds, tune_ds
         self.multilabel = multilabel
@@ -170,7 +183,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.num_workers = resolve_workers(config.num_workers, cuda)
-        self.accelerator = make_accelerator(config.precision, config.grad_accum, pin_memory=cuda)
+        self.accelerator = accelerator or make_accelerator(config.precision, config.grad_accum, pin_memory=cuda)
         self.device = self.accelerator.device
         mp = self.accelerator.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mp)
@@ -185,16 +198,27 @@ class Trainer:
                             persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
         return loader, sampler
 
+    def tune_logits(self, model: nn.Module) -> np.ndarray:
+        """Tune logits in row order: each process scores every n-th row, `gather_for_metrics` joins them."""
+        acc, ds = self.accelerator, self.tune_ds
+        if acc.num_processes == 1:
+            return predict_logits(model, ds, self.cfg.eval_batch_size, self.pad_token_id, self.device,
+                                  self.autocast_dtype)
+        mine = np.arange(acc.process_index, len(ds), acc.num_processes)
+        part = TokenizedDataset([ds.input_ids[i] for i in mine])
+        logits = predict_logits(model, part, self.cfg.eval_batch_size, self.pad_token_id, self.device,
+                                self.autocast_dtype) if len(mine) else np.zeros((0, ds.labels.shape[1]), np.float32)
+        return gather_rows(acc, mine, logits.reshape(len(mine), ds.labels.shape[1]), len(ds))
+
     def evaluate(self, model: nn.Module) -> tuple[dict, np.ndarray]:
         """Tune loss and metric (multilabel: weighted F1 at thresholds tuned on tune; else accuracy)."""
-        logits = predict_logits(model, self.tune_ds, self.cfg.eval_batch_size, self.pad_token_id, self.device,
-                                self.autocast_dtype)
+        logits = self.tune_logits(model)
         y = self.tune_ds.labels
         with torch.no_grad():
             loss = float(self.loss_fn.cpu()(torch.from_numpy(logits), torch.from_numpy(y)))
         self.loss_fn.to(self.device)
         proba = logits_to_proba(logits, self.multilabel)
-        out = {"tune_loss": loss}
+        out = {"tune_loss": loss, "tune_rows_scored": len(logits)}
         if self.multilabel:
             thr = tune_thresholds(y, proba)
             out["tune_weighted_f1"] = weighted_f1(y.astype(np.int64), apply_thresholds(proba, thr, self.cfg.ensure_one))
@@ -233,29 +257,40 @@ class Trainer:
         cfg, acc = self.cfg, self.accelerator
         t_start = time.perf_counter()
         loader, sampler = self._train_loader()
-        steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
-        total_steps = steps_per_epoch * cfg.epochs
         self.model.to(self.device)
         self.loss_fn.to(self.device)
-        groups = param_groups(self.model, cfg.lr, cfg.weight_decay, cfg.head_lr, cfg.layer_decay)
-        optimizer = build_optimizer(groups, cfg.optimizer, cfg.lr, fused=self.device.type == "cuda")
-        scheduler = build_scheduler(optimizer, cfg.schedule, total_steps, int(round(cfg.warmup_ratio * total_steps)))
-        model, optimizer, loader, scheduler = acc.prepare(self.model, optimizer, loader, scheduler)
+        factor = lr_factor(cfg.lr_scaling, acc.num_processes)
+        lr, head_lr = cfg.lr * factor, None if cfg.head_lr is None else cfg.head_lr * factor
+        groups = param_groups(self.model, lr, cfg.weight_decay, head_lr, cfg.layer_decay)
+        raw_optimizer = build_optimizer(groups, cfg.optimizer, lr, fused=self.device.type == "cuda")
+        model, optimizer, loader = acc.prepare(self.model, raw_optimizer, loader)
+        # after `prepare` the loader holds this process's share of the batches
+        steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
+        total_steps = steps_per_epoch * cfg.epochs
+        scheduler = build_scheduler(raw_optimizer, cfg.schedule, total_steps,
+                                    int(round(cfg.warmup_ratio * total_steps)))
         raw_model = acc.unwrap_model(model)
         has_tune = self.tune_ds is not None and len(self.tune_ds) > 0
         result = TrainResult(metric_name=("tune_weighted_f1" if self.multilabel else "tune_accuracy") if has_tune else "")
         best_snap, bad_epochs, best_score = None, 0, None
         show = cfg.progress and acc.is_local_main_process
-        log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes), "
-                 "device %s, precision %s, workers %d", len(self.train_ds), cfg.epochs, steps_per_epoch,
-                 cfg.batch_size, cfg.grad_accum, acc.num_processes, self.device, acc.mixed_precision,
-                 self.num_workers)
+        result.distributed = {
+            "num_processes": acc.num_processes, "distributed_type": str(acc.distributed_type).split(".")[-1],
+            "per_device_batch": cfg.batch_size, "grad_accum": cfg.grad_accum,
+            "global_batch": cfg.batch_size * cfg.grad_accum * acc.num_processes,
+            "optimizer_steps_per_epoch": steps_per_epoch, "lr_scaling": cfg.lr_scaling, "lr": lr, "head_lr": head_lr}
+        if acc.is_main_process:
+                log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes "
+                     "[%s], lr %.3g, lr_scaling %s), device %s, precision %s, workers %d", len(self.train_ds),
+                     cfg.epochs, steps_per_epoch, cfg.batch_size, cfg.grad_accum, acc.num_processes,
+                     result.distributed["distributed_type"], lr, cfg.lr_scaling, self.device, acc.mixed_precision,
+                     self.num_workers)
         for epoch in range(1, cfg.epochs + 1):
             sampler.set_epoch(epoch)
             model.train()
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=self.device)
-            seen = 0
+            seen = opt_steps = 0
             bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, dynamic_ncols=True)
             for step, batch in enumerate(loader, 1):
                 with acc.accumulate(model):
@@ -265,7 +300,10 @@ class Trainer:
                     if acc.sync_gradients and cfg.max_grad_norm:
                         acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                     optimizer.step()
-                    scheduler.step()
+                    if acc.sync_gradients:
+                        opt_steps += 1
+                        if not acc.optimizer_step_was_skipped:
+                            scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 n = batch["input_ids"].shape[0]
                 loss_sum += loss.detach() * n
@@ -280,7 +318,8 @@ class Trainer:
             train_time = time.perf_counter() - t0
             entry = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_time,
                      "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
-                     "lr": float(scheduler.get_last_lr()[0])}
+                     "lr": float(scheduler.get_last_lr()[0]), "optimizer_steps": opt_steps,
+                     "num_processes": acc.num_processes}
             if has_tune:
                 metrics, _ = self.evaluate(raw_model)
                 entry.update(metrics)
@@ -293,8 +332,9 @@ class Trainer:
                     bad_epochs += 1
             entry["seconds"] = time.perf_counter() - t0
             result.history.append(entry)
-            log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in entry.items()
-                                                    if isinstance(v, float)))
+            if acc.is_main_process:
+                log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in entry.items()
+                                                        if isinstance(v, float)))
             if has_tune and cfg.patience and bad_epochs >= cfg.patience and epoch < cfg.epochs:
                 log.info("early stopping after epoch %d (best epoch %d, %s=%.4f)", epoch, result.best_epoch,
                          result.metric_name, result.best_metric)

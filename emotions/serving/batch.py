@@ -1,0 +1,359 @@
+"""Batch prediction over files of any size: CSV or Parquet in, CSV or Parquet out, streamed in chunks.
+
+    python -m emotions.predict --run RUN --input FILE --output FILE [--backend auto|onnx-int8|onnx|torch|native]
+                               [--text-column text] [--keep COL ...] [--scores] [--chunk-rows 10000]
+                               [--threads N] [--restart] [--force] [--no-progress]
+
+The input is read `chunk_rows` rows at a time (memory does not grow with the file), each chunk is
+predicted with the run's preprocessing and tuned thresholds (the service's predictor: ONNX int8 when
+the run has an export, else the model as trained) and written to `OUTPUT.partial/part-NNNNNN.parquet`.
+After the last chunk the parts are joined into OUTPUT in one rename and the folder is removed. An
+interrupted job resumes from the parts already written (same command again). Rows with an empty or
+missing text get no labels; they keep their row number and the problem in the `error` column and are
+listed in `OUTPUT.errors.csv`. `BatchPredictor` is the same per-chunk step for Ray Data / Spark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import resource
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core.io import atomic_path, file_sha256, write_csv_atomic, write_json_atomic
+from ..models.base import Predictor
+from .onnx_predictor import INT8_FILE, StaleExportError, locate
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+STATE_FILE = "state.json"
+ROW, ERROR = "row", "error"
+
+
+class BatchInputError(ValueError):
+    """The input file cannot be read as asked (format, column, encoding)."""
+
+
+class ResumeMismatchError(RuntimeError):
+    """OUTPUT.partial holds parts written for another input, model or settings."""
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise BatchInputError(f"{path}: unknown file type {path.suffix!r}; use .csv or .parquet")
+    return fmt
+
+
+class BatchPredictor:
+    """A frame with raw texts in, the same rows with 0/1 label columns (+ scores) out.
+
+    Rows whose text is missing, not a string or blank are kept with empty labels and the problem in
+    `error`. Usable as-is in a cluster job: Ray Data `ds.map_batches(BatchPredictor, fn_constructor_args=...,
+    batch_format="pandas")` or Spark `df.mapInPandas(lambda it: map(bp, it), schema)`.
+    """
+
+    def __init__(self, predictor: Predictor, text_column: str = "text", keep: Sequence[str] | None = None,
+                 scores: bool = False):
+        self.predictor, self.text_column, self.scores = predictor, text_column, scores
+        self.keep = None if keep is None else list(keep)
+        self.labels = list(predictor.labels)
+
+    def output_columns(self, input_columns: Sequence[str]) -> list[str]:
+        keep = list(input_columns) if self.keep is None else self.keep
+        ours = [*self.labels, *(f"p_{l}" for l in self.labels if self.scores), ERROR]
+        clash = [c for c in keep if c in ours]
+        if clash:
+            raise BatchInputError(f"input column(s) {clash} would clash with the prediction columns; "
+                                  f"choose the columns to copy with --keep")
+        return [*keep, *ours]
+
+    def check_columns(self, columns: Sequence[str], where: str = "input") -> None:
+        missing = [c for c in [self.text_column, *(self.keep or [])] if c not in columns]
+        if missing:
+            raise BatchInputError(f"{where}: missing column(s) {missing}; it has {list(columns)} "
+                                  f"(pick the text column with --text-column)")
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        self.check_columns(batch.columns)
+        texts = batch[self.text_column]
+        problems = np.full(len(batch), "", dtype=object)
+        is_str = texts.map(lambda t: isinstance(t, str)).to_numpy(dtype=bool)
+        missing = texts.isna().to_numpy()
+        problems[missing] = "missing text"
+        problems[~missing & ~is_str] = [f"text is a {type(t).__name__}, not a string"
+                                        for t in texts[~missing & ~is_str]]
+        blank = np.zeros(len(batch), dtype=bool)
+        blank[is_str] = texts[is_str].str.strip().eq("").to_numpy()
+        problems[blank] = "empty text"
+        good = problems == ""
+        out = batch[list(batch.columns) if self.keep is None else self.keep].reset_index(drop=True).copy()
+        proba = np.full((len(batch), len(self.labels)), np.nan)
+        decided = np.zeros((len(batch), len(self.labels)), dtype=np.int8)
+        if good.any():
+            proba[good] = self.predictor.predict_proba(texts[good].tolist())
+            decided[good] = self.predictor.decide(proba[good])
+        for j, label in enumerate(self.labels):
+            out[label] = pd.array(np.where(good, decided[:, j], 0), dtype="Int8")
+            out.loc[~good, label] = pd.NA
+        if self.scores:
+            for j, label in enumerate(self.labels):
+                out[f"p_{label}"] = proba[:, j].astype(np.float32)
+        out[ERROR] = problems.astype(str)
+        return out
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+def _utf8_error(path: Path) -> str:
+    """Where the first invalid UTF-8 byte is (line and byte offset), read line by line."""
+    offset = 0
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"not valid UTF-8 at byte {offset + e.start} (line {line_no} of the file)"
+            offset += len(line)
+    return "not valid UTF-8"
+
+
+def estimate_rows(path: Path, fmt: str) -> int:
+    """Rows in the file: exact for Parquet, the number of line breaks for CSV (quoted line breaks count)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
+def iter_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The input, `chunk_rows` rows at a time (CSV values read as strings, nothing guessed as NaN)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    try:
+        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8")
+        with reader:
+            yield from reader
+    except UnicodeDecodeError:
+        raise BatchInputError(f"{path}: {_utf8_error(path)}; re-save the file as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise BatchInputError(f"{path}: cannot parse as CSV: {str(e).strip()}") from None
+
+
+# --- the job -----------------------------------------------------------------------------------------------
+@dataclass
+class BatchSummary:
+    """What a batch job did."""
+
+    output: str
+    rows: int
+    bad_rows: int
+    chunks: int
+    chunks_reused: int
+    seconds: float
+    rows_per_s: float
+    peak_rss_mib: float
+    backend: str
+    errors_file: str | None = None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far: VmHWM on Linux (ru_maxrss would also count the memory
+    of the process that started this one, which it keeps across fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_fingerprint(run: str | Path) -> str:
+    """Card (thresholds, preprocessing) by content; weights and exports by name, size and mtime."""
+    paths = locate(run)
+    h = hashlib.sha256(file_sha256(paths.model_dir / "model_card.json").encode())
+    for folder in (paths.model_dir, paths.export_dir):
+        for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if f.is_file() and f.name != "model_card.json":
+                st = f.stat()
+                h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def pick_backend(run: str | Path, backend: str = "auto") -> str:
+    """`auto`: onnx-int8 when the run has an export, else the model as trained (torch / native)."""
+    if backend != "auto":
+        return backend
+    paths = locate(run)
+    if (paths.export_dir / INT8_FILE).is_file():
+        return "onnx-int8"
+    from ..models.base import read_model_card
+
+    kind = read_model_card(paths.model_dir)["kind"]
+    if kind == "transformer":
+        log.warning("no ONNX export in %s: predicting with torch (`python -m emotions.export_onnx %s` makes "
+                    "the faster int8 copy)", paths.export_dir, run)
+    return "torch" if kind == "transformer" else "native"
+
+
+def predict_file(run: str | Path, input_path: str | Path, output_path: str | Path, *, backend: str = "auto",
+                 text_column: str = "text", keep: Sequence[str] | None = None, scores: bool = False,
+                 chunk_rows: int = 10_000, threads: int | None = None, restart: bool = False, force: bool = False,
+                 progress: bool = True, predictor: Predictor | None = None,
+                 on_chunk: Callable[[int], None] | None = None) -> BatchSummary:
+    """Predict every row of `input_path` into `output_path` (see the module doc). Resumable."""
+    from tqdm import tqdm
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    in_fmt, out_fmt = file_format(input_path), file_format(output_path)
+    if not input_path.is_file():
+        raise BatchInputError(f"{input_path}: file not found")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if output_path.exists() and not force:
+        raise FileExistsError(f"{output_path} exists; pass --force to replace it")
+    backend = pick_backend(run, backend) if predictor is None else backend
+    if predictor is None:
+        from .service import load_backend
+
+        predictor = load_backend(run, backend, threads=threads, auto_export=False)
+    step = BatchPredictor(predictor, text_column, keep, scores)
+    work = output_path.with_name(output_path.name + ".partial")
+    state = {"input": str(input_path.resolve()), "input_sha256": file_sha256(input_path),
+             "model": model_fingerprint(run), "backend": backend, "chunk_rows": chunk_rows,
+             "text_column": text_column, "keep": step.keep, "scores": scores}
+    if work.is_dir() and restart:
+        shutil.rmtree(work)
+    if (work / STATE_FILE).is_file() and any(work.glob("part-*.parquet")):
+        old = json.loads((work / STATE_FILE).read_text(encoding="utf-8"))
+        changed = sorted(k for k in state if old.get(k) != state[k])
+        if changed:
+            raise ResumeMismatchError(f"{work} holds parts of an earlier job with other {changed}; "
+                                      "pass --restart to discard them (or remove the folder)")
+    t0, rows, reused, chunks = time.perf_counter(), 0, 0, 0
+    bar = tqdm(total=estimate_rows(input_path, in_fmt), unit="rows", unit_scale=True, desc="predict",
+               disable=not progress, dynamic_ncols=True, smoothing=0.1)
+    try:
+        for i, chunk in enumerate(iter_chunks(input_path, in_fmt, chunk_rows)):
+            part = work / f"part-{i:06d}.parquet"
+            if i == 0:
+                step.check_columns(chunk.columns, str(input_path))
+                columns = step.output_columns(chunk.columns)
+            if i == 0:
+                write_json_atomic(work / STATE_FILE, state)      # once the input's columns are known good
+            if part.is_file():
+                reused += 1
+            else:
+                out = step(chunk)
+                out.insert(0, ROW, np.arange(rows + 1, rows + len(chunk) + 1, dtype=np.int64))
+                with atomic_path(part) as tmp:
+                    out[[ROW, *columns]].to_parquet(tmp, index=False)
+            rows += len(chunk)
+            chunks += 1
+            bar.update(len(chunk))
+            if on_chunk is not None:
+                on_chunk(i)
+    finally:
+        bar.close()
+    if chunks == 0:
+        raise BatchInputError(f"{input_path}: no rows")
+    bad, errors_file = _join_parts(work, chunks, output_path, out_fmt)
+    shutil.rmtree(work)
+    seconds = time.perf_counter() - t0
+    summary = BatchSummary(str(output_path), rows, bad, chunks, reused, round(seconds, 2),
+                           round(rows / max(seconds, 1e-9), 1), round(peak_rss_mib(), 1), backend,
+                           str(errors_file) if errors_file else None)
+    log.info("predicted %s", summary)
+    return summary
+
+
+def _join_parts(work: Path, chunks: int, output: Path, fmt: str) -> tuple[int, Path | None]:
+    """Parts -> OUTPUT (one rename), bad rows -> OUTPUT.errors.csv; one part in memory at a time."""
+    import pyarrow.parquet as pq
+
+    bad_rows: list[pd.DataFrame] = []
+    with atomic_path(output) as tmp:
+        writer = None
+        for i in range(chunks):
+            table = pq.read_table(work / f"part-{i:06d}.parquet")
+            frame = table.to_pandas()
+            errs = frame[frame[ERROR] != ""]
+            if len(errs):
+                bad_rows.append(errs[[ROW, ERROR]])
+            if fmt == "csv":
+                frame.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False, encoding="utf-8")
+            else:
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
+        if writer is not None:
+            writer.close()
+    errors_file = output.with_name(output.name + ".errors.csv")
+    if bad_rows:
+        write_csv_atomic(errors_file, pd.concat(bad_rows, ignore_index=True))
+        return int(sum(len(b) for b in bad_rows)), errors_file
+    errors_file.unlink(missing_ok=True)         # it listed the rows of the output just replaced
+    return 0, None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m emotions.predict`: the command line of `predict_file`."""
+    ap = argparse.ArgumentParser(prog="python -m emotions.predict", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="run folder (with model/) or a model folder")
+    ap.add_argument("--input", required=True, type=Path, help=".csv or .parquet with a text column")
+    ap.add_argument("--output", required=True, type=Path, help=".csv or .parquet to write")
+    ap.add_argument("--backend", default="auto", choices=["auto", "onnx-int8", "onnx", "torch", "native"],
+                    help="auto: onnx-int8 when the run has an export, else the model as trained")
+    ap.add_argument("--text-column", default="text")
+    ap.add_argument("--keep", nargs="*", default=None, help="input columns to copy (default: all)")
+    ap.add_argument("--scores", action="store_true", help="also write p_<label> probabilities")
+    ap.add_argument("--chunk-rows", type=int, default=10_000, help="rows per chunk (memory, resume granularity)")
+    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    ap.add_argument("--restart", action="store_true", help="discard parts of an interrupted job")
+    ap.add_argument("--force", action="store_true", help="replace an existing output file")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--summary", type=Path, help="also write the job's numbers (rows/s, peak memory) as JSON")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        s = predict_file(args.run, args.input, args.output, backend=args.backend, text_column=args.text_column,
+                         keep=args.keep, scores=args.scores, chunk_rows=args.chunk_rows, threads=args.threads,
+                         restart=args.restart, force=args.force, progress=not args.no_progress)
+    except (BatchInputError, ResumeMismatchError, StaleExportError, FileExistsError, FileNotFoundError,
+            ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the chunks written so far are kept in {args.output}.partial/; run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
+    print(f"wrote {s.output}: {s.rows} rows in {s.seconds:.1f}s ({s.rows_per_s:.0f} rows/s, backend {s.backend}, "
+          f"peak memory {s.peak_rss_mib:.0f} MiB" + (f", {s.chunks_reused} chunks resumed" if s.chunks_reused else "")
+          + ")")
+    if s.bad_rows:
+        print(f"warning: {s.bad_rows} row(s) had no usable text and got no labels; see {s.errors_file}",
+              file=sys.stderr)
+    if args.summary:
+        write_json_atomic(args.summary, asdict(s))
+    return 0
