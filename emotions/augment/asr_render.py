@@ -32,6 +32,9 @@ ASR_RENDER_DEFAULTS: dict[str, Any] = {
     "placeholder_word": "имя",   # [ИМЯ] / [NAME] are spoken as a word in the test transcripts ("" drops them)
 }
 
+ASR_RENDER_SEED = 0        # one fixed rendering, so tune_asr / holdout_asr are the same rows in every run
+ASR_SUFFIX = "_asr"        # holdout -> holdout_asr
+
 _PLACEHOLDER_RE = re.compile(r"\[[^\[\]\s]{1,24}\]")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _PUNCT_RE = re.compile(r"[^\w\s]|_", re.UNICODE)
@@ -71,6 +74,16 @@ def render_asr(frame: pd.DataFrame, seed: int = 0, params: Mapping[str, Any] | N
         raise KeyError(f"render_asr: column {text_col!r} not in the frame (columns: {list(frame.columns)})")
     out = frame.copy()
     out[text_col] = render_texts(frame[text_col].tolist(), seed=seed, params=params)
+    return out
+
+
+def with_asr_splits(frames: Mapping[str, pd.DataFrame], seed: int = ASR_RENDER_SEED,
+                    params: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """`frames` plus, after each, its ASR-style rendering named `<name>_asr` (tune, tune_asr, holdout, ...)."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, df in frames.items():
+        out[name] = df
+        out[name + ASR_SUFFIX] = render_asr(df, seed=seed, params=params)
     return out
 
 
