@@ -1,6 +1,6 @@
 """Check the ASR-style renderer against the real test transcripts: character and word statistics side by side.
 
-    python benchmarks/asr_render_check.py [--data-dir ../shared/data] [--seed 42] [-p p_phonetic=0.03 ...]
+    python benchmarks/asr_render_check.py [--data-dir ../shared/data] [--seed 0] [-p p_phonetic=0.03 ...]
 
 Columns: the unlabelled test file (real ASR output), valid.csv only normalised (lowercase, no punctuation,
 [ИМЯ] -> имя), valid.csv rendered by `render_asr` with the default (or given) parameters, the same with the
@@ -21,7 +21,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS  # noqa: E402
-from emotions.augment.asr_render import ASR_RENDER_DEFAULTS, render_texts, text_style_stats  # noqa: E402
+from emotions.augment.asr_render import ASR_RENDER_DEFAULTS, ASR_RENDER_SEED, render_texts, text_style_stats  # noqa: E402
 from emotions.core.paths import PROJECT_ROOT  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def parse_value(text: str):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
-    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--seed", type=int, default=ASR_RENDER_SEED)
     ap.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                     help="a rendering parameter other than its default (repeatable)")
     args = ap.parse_args(argv)

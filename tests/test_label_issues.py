@@ -60,6 +60,17 @@ def test_report_finds_most_planted_errors(case):
     assert report["quality"].between(0, 1).all() and report["text_sha1"].str.len().eq(12).all()
 
 
+def test_flags_are_capped_at_max_share(case):
+    frame, planted, report = case
+    capped = find_label_issues(frame, L, folds=5, seed=0, max_share=0.04)
+    cap = int(0.04 * len(frame))
+    assert capped["issue"].sum() == cap < report["issue"].sum()
+    kept = capped[capped["issue"]]                                          # the lowest-quality flags are kept
+    dropped = capped[~capped["issue"] & capped["row"].isin(report.loc[report["issue"], "row"])]
+    assert kept["row"].isin(report.loc[report["issue"], "row"]).all() and len(dropped) > 0
+    assert kept["quality"].max() <= dropped["quality"].min()
+
+
 def test_remove_and_downweight(case):
     frame, planted, report = case
     n_flagged = int(report["issue"].sum())
@@ -76,6 +87,9 @@ def test_training_step_is_off_by_default_and_checks_options():
     frame, _ = crafted(n_per_class=6, n_errors=2)
     same, report, info = clean_training_rows(frame, L, {})
     assert same is frame and report is None and info == {}
+    kept, report, info = clean_training_rows(frame, L, {"action": "remove", "max_share": 0.05, "folds": 3})
+    assert info["flagged"] == int(report["issue"].sum()) <= int(0.05 * len(frame))
+    assert info["train_rows_after"] == len(kept) == len(frame) - info["flagged"]
     with pytest.raises(OptionsError, match="train.label_issues"):
         clean_training_rows(frame, L, {"actoin": "remove"})
     with pytest.raises(ValueError, match="only baseline supports"):

@@ -40,6 +40,8 @@ class LabelIssuesOptions(Options):
     weight: float = Field(0.2, ge=0, le=1)   # downweight: the suspect rows' sample weight (others 1)
     filter_by: Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                        "predicted_neq_given"] = "prune_by_noise_rate"   # cleanlab's rule for flagging a row
+    max_share: float = Field(0.1, gt=0, le=1)   # flag at most this share of the rows (the lowest label quality
+                                                # among cleanlab's flags): a weak out-of-fold model flags too many
     C: float = Field(4.0, gt=0)            # the out-of-fold model's inverse regularisation strength
 
 
@@ -74,9 +76,10 @@ def out_of_fold_proba(texts: Sequence[str], y: np.ndarray, folds: int = 5, seed:
 
 def find_label_issues(frame: pd.DataFrame, labels: Sequence[str], *, multilabel: bool = True, folds: int = 5,
                       seed: int = 0, C: float = 4.0, filter_by: str = "prune_by_noise_rate",
-                      preprocess: PreprocessConfig | dict | None = None) -> pd.DataFrame:
+                      max_share: float = 1.0, preprocess: PreprocessConfig | dict | None = None) -> pd.DataFrame:
     """One row per input row, worst label quality first: `row` (position in `frame`), `text_sha1`, `text`,
-    `given` and `suspected` labels ('|'-joined), `quality` (cleanlab's label quality, 0..1) and `issue`."""
+    `given` and `suspected` labels ('|'-joined), `quality` (cleanlab's label quality, 0..1) and `issue`
+    (cleanlab's flag, kept for at most `max_share` of the rows: those of lowest quality)."""
     labels = list(labels)
     missing = [c for c in ["text", *labels] if c not in frame.columns]
     if missing:
@@ -102,6 +105,15 @@ def find_label_issues(frame: pd.DataFrame, labels: Sequence[str], *, multilabel:
         issue = sl_find(labels=given_idx, pred_probs=proba, filter_by=filter_by)
         quality = sl_quality(labels=given_idx, pred_probs=proba)
         suspected = np.eye(len(labels), dtype=int)[proba.argmax(axis=1)]
+    issue = np.asarray(issue, dtype=bool)
+    cap = int(np.floor(max_share * len(frame)))
+    if issue.sum() > cap:
+        flagged = np.flatnonzero(issue)
+        keep = flagged[np.argsort(quality[flagged], kind="stable")[:cap]]
+        log.info("label issues: cleanlab flagged %d rows; keeping the %d of lowest quality (max_share %.2f)",
+                 len(flagged), cap, max_share)
+        issue = np.zeros(len(frame), dtype=bool)
+        issue[keep] = True
     names = np.asarray(labels)
     report = pd.DataFrame({
         "row": np.arange(len(frame)),
@@ -110,7 +122,7 @@ def find_label_issues(frame: pd.DataFrame, labels: Sequence[str], *, multilabel:
         "given": ["|".join(names[r == 1]) for r in y],
         "suspected": ["|".join(names[r == 1]) for r in suspected],
         "quality": np.round(quality.astype(float), 4),
-        "issue": np.asarray(issue, dtype=bool),
+        "issue": issue,
     })
     if "source" in frame.columns:
         report["source"] = frame["source"].astype(str).to_numpy()
@@ -151,6 +163,6 @@ def clean_training_rows(train: pd.DataFrame, labels: Sequence[str], options: dic
         raise ValueError(f"train.label_issues.action=downweight needs per-row weights, which only "
                          f"{', '.join(WEIGHTED_KINDS)} supports (model {model_kind!r}); use action=remove")
     report = find_label_issues(train, labels, multilabel=multilabel, folds=opts.folds, seed=seed, C=opts.C,
-                               filter_by=opts.filter_by, preprocess=preprocess)
+                               filter_by=opts.filter_by, max_share=opts.max_share, preprocess=preprocess)
     out = apply_label_issues(train, report, opts.action, opts.weight)
     return out, report, {**issue_summary(report, labels), "action": opts.action, "train_rows_after": int(len(out))}
