@@ -29,16 +29,6 @@ def clean_vs_asr_table(metrics: Mapping, headline: Sequence[str]) -> pd.DataFram
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def asr_gap_summary(metrics: Mapping, metric: str = "weighted_f1") -> dict[str, float]:
-    """{'<split>_<metric>': clean, '<split>_asr_<metric>': ASR-style, ...} for the stage manifest."""
-    out = {}
-    for split in asr_pairs(metrics):
-        for name in (split, split + ASR_SUFFIX):
-            if metrics[name].get(metric) is not None:
-                out[f"{name}_{metric}"] = float(metrics[name][metric])
-    return out
-
-
 def plot_clean_vs_asr(metrics: Mapping, split: str = "holdout", score: str = "f1",
                       out_path: str | Path | None = None):
     """Per-class `score` on the clean split and on its ASR-style rendering, as grouped bars (seaborn)."""
