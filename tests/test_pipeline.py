@@ -43,6 +43,9 @@ def test_full_run_then_skip_then_force_then_failure(dirs, capsys):
     for rel in ["metrics.json", "params.yaml", "extension_report.json", "img/eda_class_histogram.png",
                 "notebooks/04_train.ipynb", "model/model_card.json", "submission.csv"]:
         assert (run_dir / rel).exists(), rel
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert {"tune", "tune_asr", "holdout", "holdout_asr"} <= set(metrics)          # clean and ASR-style numbers
+    assert metrics["holdout_asr"]["n"] == metrics["holdout"]["n"] and 0 < metrics["holdout_asr"]["weighted_f1"] <= 1
 
     # a second identical command skips every stage
     assert run(dirs) == 0

@@ -6,7 +6,8 @@ Steps on `normalize_asr(text)` (lowercase, ё->е, no punctuation), each random 
 2. Russian phonetic confusions inside words: unstressed о->а, е->и / и->е, тся<->ться, -ого->-ова,
    сч->щ, что->што, final devoicing (д->т, б->п, в->ф, з->с, г->к, ж->ш), double consonants simplified;
 3. short words (1-2 letters) dropped, adjacent words merged, long words split.
-A text comes out different from its normalised input or not at all (None).
+A text comes out different from its normalised input or not at all (None); `render` makes one pass
+without forcing a change (emotions/augment/asr_render.py renders evaluation splits with it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class AsrNoise:
                 words[k] = changed
                 return " ".join(words)
         return None
+
+    def render(self, clean: str) -> str:
+        """One noisy pass over an already normalised text; unlike `noisy`, no change is forced."""
+        return self._once(clean) if clean else clean
 
     # --- steps -----------------------------------------------------------------------------
     def _once(self, clean: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import joblib
 import numpy as np
+import sklearn
 from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -16,6 +17,7 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from ..core.options import merged
 from .options import BaselineOptions
+from ..data.label_issues import WEIGHT_COLUMN
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
@@ -66,10 +68,16 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params:
     x = hstack([word_vec.fit_transform(texts), char_vec.fit_transform(texts)]).tocsr()
     y = train_df[labels].to_numpy()
     lr = LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=p["max_iter"])
-    if spec.multilabel:
+    # per-row weights when the training step gave them (train.label_issues.action=downweight)
+    weights = train_df[WEIGHT_COLUMN].to_numpy(dtype=float) if WEIGHT_COLUMN in train_df.columns else None
+    if spec.multilabel and weights is None:
         clf = OneVsRestClassifier(lr, n_jobs=None).fit(x, y)
+    elif spec.multilabel:
+        with sklearn.config_context(enable_metadata_routing=True):
+            clf = OneVsRestClassifier(lr.set_fit_request(sample_weight=True), n_jobs=None).fit(
+                x, y, sample_weight=weights)
     else:
-        clf = lr.fit(x, y.argmax(axis=1))
+        clf = lr.fit(x, y.argmax(axis=1), sample_weight=weights)
     model = BaselinePredictor(word_vec, char_vec, clf, labels=labels, multilabel=spec.multilabel,
                               preprocess=prep, task=spec.name, params=p)
     log.info("baseline trained on %d texts, %d features in %.1fs", len(texts), x.shape[1], time.perf_counter() - t0)

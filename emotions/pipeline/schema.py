@@ -16,8 +16,10 @@ from ..augment import AUGMENT_DEFAULTS
 from ..core.options import Options, OptionsError, check, closest, describe_errors
 from ..core.paths import NOTEBOOKS_DIR
 from ..data.extend import SOURCE_DEFAULTS
+from ..data.label_issues import LabelIssuesOptions
 from ..data.leaks import LEAK_DEFAULTS
 from ..models.options import BaselineOptions, CNNOptions, TransformerOptions
+from ..models.thresholds import ThresholdSplit
 
 KIND_OPTIONS: dict[str, type[Options]] = {"baseline": BaselineOptions, "transformer": TransformerOptions,
                                           "cnn": CNNOptions}
@@ -123,6 +125,18 @@ class Train(Options):
     baseline: BaselineOptions = BaselineOptions()
     transformer: TransformerOptions = TransformerOptions()
     cnn: CNNOptions = CNNOptions()
+    # where the per-class thresholds are tuned: the clean tune split, or its ASR-style rendering (tune_asr,
+    # emotions/augment/asr_render.py) when the target is the ASR test; never the holdout
+    threshold_split: ThresholdSplit = "tune"
+    # likely label errors in the training rows (cleanlab, out-of-fold probabilities): none | report | remove |
+    # downweight (baseline only); the report goes to the run folder's label_issues.csv
+    label_issues: LabelIssuesOptions = LabelIssuesOptions()
+
+
+class Evaluate(Options):
+    """The evaluate stage: besides tune and holdout, their ASR-style renderings (tune_asr, holdout_asr)."""
+
+    asr: bool = True     # also score ASR-style renderings of tune and holdout (render_asr, fixed seed)
 
 
 class Export(Options):
@@ -164,7 +178,7 @@ class Config(Options):
     extend: Extend = Extend()
     augment: Augment = Augment()
     train: Train = Train()
-    evaluate: Empty = Empty()
+    evaluate: Evaluate = Evaluate()
     submission: Empty = Empty()
     export: Export = Export()
     ablation: Ablation = Ablation()

@@ -12,11 +12,14 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ..augment.asr_render import with_asr_splits  # noqa: F401 - the evaluate stage's ASR-style splits
 from ..core.paths import CACHE_DIR
 from ..data.labels import get_task
+from ..data.label_issues import clean_training_rows
 from ..data.prepare import build_splits
 from ..evaluation.report import evaluate_model
 from ..models import Predictor, train_model
+from ..models.thresholds import retune_thresholds
 
 # Texts a model may see at training time besides its labelled rows: the unlabelled test file.
 # Holdout texts never are (the holdout is the one number used for no choice, vocabulary included).
@@ -24,7 +27,7 @@ VOCAB_SPLITS = ("test",)
 
 
 def split_data(task: str, data_dir: str | Path, seed: int, splits: Mapping | None = None,
-               expected_test_rows: int | None = None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+               expected_test_rows: int | str | None = "auto") -> tuple[dict[str, pd.DataFrame], list[str]]:
     """02_extend, first half: the task's train / tune / holdout (/ test) frames and notes on how they were made."""
     options = dict(splits or {})
     if task == "cryptonite":
@@ -70,13 +73,25 @@ def vocab_texts(parts: Mapping[str, pd.DataFrame]) -> list[str]:
     return [t for name in VOCAB_SPLITS if name in parts for t in parts[name]["text"]]
 
 
+def clean_labels(train_df: pd.DataFrame, task: str, options: Mapping | None, seed: int, preprocess: Mapping,
+                 model: str) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """04_train, first: likely label errors (cleanlab, out-of-fold) removed or down-weighted as `options` say;
+    (rows to train on, the report or None when off, summary numbers)."""
+    spec = get_task(task)
+    return clean_training_rows(train_df, spec.labels, dict(options or {}), multilabel=spec.multilabel, seed=seed,
+                               preprocess=preprocess, model_kind=model)
+
+
 def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, options: Mapping,
-          preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None) -> Predictor:
-    """04_train: train model kind `model` with its options; thresholds on tune; saved to `out_dir`."""
+          preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None,
+          threshold_split: str = "tune") -> Predictor:
+    """04_train: train model kind `model` with its options; thresholds on `threshold_split` (tune, or its
+    ASR-style rendering tune_asr); saved to `out_dir`."""
     params = {**dict(options or {}), "preprocess": dict(preprocess or {}), "seed": seed}
     if model == "transformer":
         params["vocab_texts"] = list(vocab or [])
-    return train_model(model, train_df, tune_df, get_task(task), params, Path(out_dir))
+    predictor = train_model(model, train_df, tune_df, get_task(task), params, Path(out_dir))
+    return retune_thresholds(predictor, tune_df, threshold_split, out_dir)
 
 
 def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:
@@ -99,13 +114,19 @@ def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts
     task, seed = common["task"], int(common.get("seed", 42))
     ext, aug = cfg.get("extend", {}) or {}, cfg.get("augment", {}) or {}
     if parts is None:
-        parts, _ = split_data(task, data_dir, seed, ext.get("splits"), ext.get("expected_test_rows"))
+        parts, _ = split_data(task, data_dir, seed, ext.get("splits"), common.get("expected_test_rows", "auto"))
     parts, ext_report = extend(parts, task, data_dir, ext.get("sources", {}), seed, ext.get("leak"))
     parts["train"], aug_report = augment(parts["train"], task, bool(aug.get("enabled")), aug.get("methods", {}),
                                          aug.get("budget", {}), seed, cache_dir)
     kind, options = model_options(cfg)
+    section = cfg.get("train", {}) or {}
+    parts["train"], _, _ = clean_labels(parts["train"], task, section.get("label_issues"), seed,
+                                        cfg.get("preprocess", {}), kind)
     predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), seed,
-                      out_dir, vocab_texts(parts))
-    metrics, proba = evaluate(predictor, {k: parts[k] for k in ("tune", "holdout") if k in parts})
+                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"))
+    frames = {k: parts[k] for k in ("tune", "holdout") if k in parts}
+    if (cfg.get("evaluate", {}) or {}).get("asr"):
+        frames = with_asr_splits(frames)
+    metrics, proba = evaluate(predictor, frames)
     return {"parts": parts, "extension_report": ext_report, "augment_report": aug_report,
             "predictor": predictor, "metrics": metrics, "proba": proba}
