@@ -17,7 +17,6 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from ..core.options import merged
 from .options import BaselineOptions
-from ..data.label_issues import WEIGHT_COLUMN
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
@@ -69,6 +68,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: TaskSpec, params:
     y = train_df[labels].to_numpy()
     lr = LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=p["max_iter"])
     # per-row weights when the training step gave them (train.label_issues.action=downweight)
+    from ..data.label_issues import WEIGHT_COLUMN   # training only: the serving install has no pandas
     weights = train_df[WEIGHT_COLUMN].to_numpy(dtype=float) if WEIGHT_COLUMN in train_df.columns else None
     if spec.multilabel and weights is None:
         clf = OneVsRestClassifier(lr, n_jobs=None).fit(x, y)

@@ -86,10 +86,12 @@ class TrainResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     distributed: dict = field(default_factory=dict)   # processes, per-device / global batch, lr rule
+    tune_proba: np.ndarray | None = None     # tune probabilities of the best epoch (gathered: every row once)
 
     def summary(self) -> dict:
         d = asdict(self)
         d.pop("history")
+        d.pop("tune_proba")
         d["epochs_run"] = len(self.history)
         return d
 
@@ -321,12 +323,13 @@ class Trainer:
                      "lr": float(scheduler.get_last_lr()[0]), "optimizer_steps": opt_steps,
                      "num_processes": acc.num_processes}
             if has_tune:
-                metrics, _ = self.evaluate(raw_model)
+                metrics, proba = self.evaluate(raw_model)
                 entry.update(metrics)
                 score = -metrics["tune_loss"] if cfg.monitor == "loss" else metrics["tune_metric"]
                 if best_score is None or score > best_score + cfg.min_delta:
                     best_score = score
                     result.best_metric, result.best_epoch, bad_epochs = metrics["tune_metric"], epoch, 0
+                    result.tune_proba = proba
                     best_snap = self._snapshot(raw_model)
                 else:
                     bad_epochs += 1
