@@ -119,6 +119,11 @@ def build_tiny_encoder(texts: Sequence[str], out_dir: str | Path, *, vocab_size:
                         num_attention_heads=num_heads, intermediate_size=intermediate_size,
                         max_position_embeddings=max_position + (0 if style == "bert" else tokenizer.pad_token_id + 1),
                         pad_token_id=tokenizer.pad_token_id, **extra)
+    return _save_random(model_cls, config, tokenizer, out, seed)
+
+
+def _save_random(model_cls, config, tokenizer, out: Path, seed: int) -> Path:
+    """A randomly initialised `model_cls(config)` (seeded, global RNG untouched) saved with `tokenizer` to `out`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_cls(config)
@@ -168,10 +173,4 @@ def build_tiny_marian(source_texts: Sequence[str], target_texts: Sequence[str], 
                           decoder_ffn_dim=ffn, max_position_embeddings=max_position, pad_token_id=pieces["<pad>"],
                           eos_token_id=0, decoder_start_token_id=pieces["<pad>"], forced_eos_token_id=0,
                           max_length=max_position, num_beams=1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MarianMTModel(config)
-    with quiet_transformers():
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-    return out
+    return _save_random(MarianMTModel, config, tokenizer, out, seed)
