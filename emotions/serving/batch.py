@@ -235,7 +235,7 @@ def predict_file(run: str | Path, input_path: str | Path, output_path: str | Pat
         raise FileExistsError(f"{output_path} exists; pass --force to replace it")
     backend = pick_backend(run, backend) if predictor is None else backend
     if predictor is None:
-        from .service import load_backend
+        from .backends import load_backend
 
         predictor = load_backend(run, backend, threads=threads, auto_export=False)
     step = BatchPredictor(predictor, text_column, keep, scores)

