@@ -142,3 +142,30 @@ def test_bad_arguments_are_clear_errors(dirs, capsys):
     assert "unknown key 'train.modle'; did you mean 'model'?" in capsys.readouterr().err
     assert main(["--data-dir", str(dirs["root"] / "no-such-data-root")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_submission_from_an_ensemble_of_runs(dirs, capsys):
+    """A second run on the same data and seed (another model), then the demo run's submission stage with
+    `submission.ensemble_runs`: one submission from both models, a report, and a clear error for a run
+    made from other rows."""
+    assert run(dirs, "-p", "train.baseline.C=1.0", "-p", "stages=[02_extend,03_augment,04_train]",
+               run_id="demo-c1") == 0
+    capsys.readouterr()
+    assert run(dirs, "--only", "submission", "-p", "submission.ensemble_runs=[demo-c1]") == 0
+    out = capsys.readouterr().out
+    assert "06_submission: running (parameters changed)" in out
+    run_dir = dirs["runs"] / "demo"
+    report = json.loads((run_dir / "ensemble.json").read_text(encoding="utf-8"))
+    assert [p.split("/")[-1] for p in report["runs"]] == ["demo", "demo-c1"]
+    assert set(report["holdout_weighted_f1"]["holdout"]) == {"demo", "demo-c1", "ensemble"}
+    validate_submission_file(dirs["subs"] / "submission.csv", DEMO_DATA_DIR / CRYPTONITE_TEST, CRYPTONITE_LABELS)
+    manifest = json.loads((run_dir / "manifests" / "06_submission.json").read_text(encoding="utf-8"))
+    assert "ensemble_model_1" in manifest["inputs"] and manifest["metrics"]["ensemble_runs"] == 2
+
+    # a run whose tune/holdout rows differ (another seed) is refused, and the last submission stays
+    before = (dirs["subs"] / "submission.csv").read_bytes()
+    assert run(dirs, "-p", "seed=3", "-p", "stages=[02_extend,03_augment,04_train]", run_id="demo-seed3") == 0
+    assert run(dirs, "--only", "submission", "-p", "submission.ensemble_runs=[demo-seed3]") == 1
+    err = capsys.readouterr().err
+    assert "its tune split differs from run demo's" in err or "its tune split differs from run demo" in err
+    assert (dirs["subs"] / "submission.csv").read_bytes() == before

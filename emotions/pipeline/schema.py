@@ -131,6 +131,12 @@ class Train(Options):
     # likely label errors in the training rows (cleanlab, out-of-fold probabilities): none | report | remove |
     # downweight (baseline only); the report goes to the run folder's label_issues.csv
     label_issues: LabelIssuesOptions = LabelIssuesOptions()
+    # models trained with seeds seed, seed+1, ... on the same rows; probabilities averaged, thresholds tuned on
+    # the average (1 = a single model)
+    ensemble_size: int = Field(1, ge=1)
+    # the model's training seed (initialisation, batch order); None = common.seed, which also draws the splits:
+    # another model_seed trains another model on the same rows (e.g. for submission.ensemble_runs)
+    model_seed: int | None = Field(None, ge=0)
 
 
 class Evaluate(Options):
@@ -164,8 +170,10 @@ class Ablation(Options):
         return names
 
 
-class Empty(Options):
-    """A section without options (yet)."""
+class Submission(Options):
+    """The submission stage: this run's model, or its average with other runs' (same data and seed)."""
+
+    ensemble_runs: list[str] = []   # run ids under the runs folder, or paths
 
 
 class Config(Options):
@@ -179,7 +187,7 @@ class Config(Options):
     augment: Augment = Augment()
     train: Train = Train()
     evaluate: Evaluate = Evaluate()
-    submission: Empty = Empty()
+    submission: Submission = Submission()
     export: Export = Export()
     ablation: Ablation = Ablation()
 

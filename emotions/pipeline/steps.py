@@ -84,12 +84,16 @@ def clean_labels(train_df: pd.DataFrame, task: str, options: Mapping | None, see
 
 def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, options: Mapping,
           preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None,
-          threshold_split: str = "tune") -> Predictor:
+          threshold_split: str = "tune", ensemble_size: int = 1) -> Predictor:
     """04_train: train model kind `model` with its options; thresholds on `threshold_split` (tune, or its
-    ASR-style rendering tune_asr); saved to `out_dir`."""
+    ASR-style rendering tune_asr); saved to `out_dir`. `ensemble_size` > 1: that many models (seeds seed,
+    seed+1, ...) whose probabilities are averaged, thresholds tuned on the average."""
     params = {**dict(options or {}), "preprocess": dict(preprocess or {}), "seed": seed}
     if model == "transformer":
         params["vocab_texts"] = list(vocab or [])
+    if int(ensemble_size) > 1:
+        params = {"kind": model, "size": int(ensemble_size), "options": params}
+        model = "ensemble"
     predictor = train_model(model, train_df, tune_df, get_task(task), params, Path(out_dir))
     return retune_thresholds(predictor, tune_df, threshold_split, out_dir)
 
@@ -122,8 +126,10 @@ def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts
     section = cfg.get("train", {}) or {}
     parts["train"], _, _ = clean_labels(parts["train"], task, section.get("label_issues"), seed,
                                         cfg.get("preprocess", {}), kind)
-    predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), seed,
-                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"))
+    model_seed = seed if section.get("model_seed") is None else int(section["model_seed"])
+    predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), model_seed,
+                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"),
+                      int(section.get("ensemble_size", 1)))
     frames = {k: parts[k] for k in ("tune", "holdout") if k in parts}
     if (cfg.get("evaluate", {}) or {}).get("asr"):
         frames = with_asr_splits(frames)

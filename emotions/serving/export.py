@@ -197,6 +197,9 @@ def export_onnx(path: str | Path, *, predictor=None, force: bool = False, reuse:
     if predictor is None:
         from ..models import load_predictor
         predictor = load_predictor(paths.model_dir)
+    if predictor.kind == "ensemble":
+        raise ExportError(f"{paths.model_dir} is an ensemble: serve it with --backend torch, or export one member "
+                          f"(python -m emotions.export_onnx {paths.model_dir}/members/0)")
     missing = [a for a in ("model", "tokenizer", "max_length") if not hasattr(predictor, a)]
     if missing:
         raise ExportError(f"model kind {predictor.kind!r} cannot be exported to ONNX (it has no {missing}); "
