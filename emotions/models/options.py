@@ -101,6 +101,8 @@ class TransformerOptions(Options):
     checkpoint: Literal["memory", "disk"] = "memory"   # where the best weights are kept until restored
     # --- data / speed ------------------------------------------------------------------------
     max_train_rows: int | None = Field(None, ge=1)   # random subset of the training rows (CPU-sized runs); None = all
+    asr_noise_p: float = Field(0.0, ge=0, le=1)   # share of the Russian training rows re-rendered as ASR-style text
+                                               # each epoch (fresh AsrNoise per epoch, seeded by seed + epoch); 0 = off
     precision: Literal["auto", "bf16", "fp16", "no"] = "auto"   # auto = bf16 on CUDA, else fp32
     num_workers: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"   # DataLoader workers: auto = 0 on CPU, min(4, cores/2) on CUDA
     bucket_multiplier: int = Field(50, ge=1)   # length bucketing pool = batch_size * this

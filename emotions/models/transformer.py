@@ -267,8 +267,13 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         checkpoint=p["checkpoint"], precision=p["precision"], num_workers=p["num_workers"],
         bucket_multiplier=int(p["bucket_multiplier"]), log_every=int(p["log_every"]), seed=int(p["seed"]),
         progress=bool(p["progress"]), lr_scaling=p["lr_scaling"])
+    asr_noise = None   # fresh ASR-style renderings of the Russian rows each epoch (same seed in every process)
+    if p["asr_noise_p"] > 0:
+        from .asr_epochs import AsrEpochNoise
+        asr_noise = AsrEpochNoise(train_df["text"].tolist(), prep, tokenizer, max_length, float(p["asr_noise_p"]),
+                                  int(p["seed"]))
     trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir,
-                      accelerator=acc)
+                      accelerator=acc, before_epoch=asr_noise)
     result = trainer.fit()
     vocab = {"training_pieces": len(tokenizer)}
     if full_source is not None and p["save_full_vocab"]:   # only the main process built (and saves) it

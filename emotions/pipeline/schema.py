@@ -20,6 +20,7 @@ from ..data.label_issues import LabelIssuesOptions
 from ..data.leaks import LEAK_DEFAULTS
 from ..models.options import BaselineOptions, CNNOptions, TransformerOptions
 from ..models.thresholds import ThresholdSplit
+from .self_training import SelfTrainingOptions
 
 KIND_OPTIONS: dict[str, type[Options]] = {"baseline": BaselineOptions, "transformer": TransformerOptions,
                                           "cnn": CNNOptions}
@@ -131,6 +132,9 @@ class Train(Options):
     # likely label errors in the training rows (cleanlab, out-of-fold probabilities): none | report | remove |
     # downweight (baseline only); the report goes to the run folder's label_issues.csv
     label_issues: LabelIssuesOptions = LabelIssuesOptions()
+    # self-training: pseudo-label the unlabelled test texts the model is confident about and retrain a fresh model
+    # on train + those rows (emotions/pipeline/self_training.py); never holdout; the report: self_training.json
+    self_training: SelfTrainingOptions = SelfTrainingOptions()
     # models trained with seeds seed, seed+1, ... on the same rows; probabilities averaged, thresholds tuned on
     # the average (1 = a single model)
     ensemble_size: int = Field(1, ge=1)

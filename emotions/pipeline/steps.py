@@ -7,19 +7,23 @@ only reading, writing and display around them, so a fix here reaches every calle
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..augment.asr_render import with_asr_splits  # noqa: F401 - the evaluate stage's ASR-style splits
+from ..core.io import write_json_atomic
+from ..core.options import check
 from ..core.paths import CACHE_DIR
 from ..data.labels import get_task
 from ..data.label_issues import clean_training_rows
 from ..data.prepare import build_splits
 from ..evaluation.report import evaluate_model
-from ..models import Predictor, train_model
+from ..models import MODEL_CARD, Predictor, read_model_card, train_model
 from ..models.thresholds import retune_thresholds
+from .self_training import SelfTrainingOptions, self_train
+from .self_training import summary_numbers as self_training_summary  # noqa: F401 - 04_train's summary numbers
 
 # Texts a model may see at training time besides its labelled rows: the unlabelled test file.
 # Holdout texts never are (the holdout is the one number used for no choice, vocabulary included).
@@ -84,18 +88,42 @@ def clean_labels(train_df: pd.DataFrame, task: str, options: Mapping | None, see
 
 def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, options: Mapping,
           preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None,
-          threshold_split: str = "tune", ensemble_size: int = 1) -> Predictor:
+          threshold_split: str = "tune", unlabelled: Sequence[str] | None = None,
+          self_training: Mapping | None = None, ensemble_size: int = 1) -> Predictor:
     """04_train: train model kind `model` with its options; thresholds on `threshold_split` (tune, or its
     ASR-style rendering tune_asr); saved to `out_dir`. `ensemble_size` > 1: that many models (seeds seed,
-    seed+1, ...) whose probabilities are averaged, thresholds tuned on the average."""
+    seed+1, ...) whose probabilities are averaged, thresholds tuned on the average. With `self_training`
+    rounds > 0 (SelfTrainingOptions), fresh models are retrained on train + pseudo-labelled `unlabelled` texts
+    (the test split, never holdout); the per-round report is `predictor.self_training` (None when off) and the
+    model card's `self_training`."""
     params = {**dict(options or {}), "preprocess": dict(preprocess or {}), "seed": seed}
     if model == "transformer":
         params["vocab_texts"] = list(vocab or [])
     if int(ensemble_size) > 1:
         params = {"kind": model, "size": int(ensemble_size), "options": params}
         model = "ensemble"
-    predictor = train_model(model, train_df, tune_df, get_task(task), params, Path(out_dir))
-    return retune_thresholds(predictor, tune_df, threshold_split, out_dir)
+    spec = get_task(task)
+
+    def fit(frame: pd.DataFrame) -> Predictor:
+        predictor = train_model(model, frame, tune_df, spec, params, Path(out_dir))
+        return retune_thresholds(predictor, tune_df, threshold_split, out_dir)
+
+    st = check(SelfTrainingOptions, dict(self_training or {}), "train.self_training")
+    if not st.rounds:
+        predictor = fit(train_df)
+        predictor.self_training = None
+        return predictor
+    predictor, report = self_train(fit, train_df, list(unlabelled or []), spec.labels, rounds=st.rounds,
+                                   confidence=st.confidence, max_share=st.max_share)
+    predictor.self_training = report
+    card = read_model_card(out_dir)
+    write_json_atomic(Path(out_dir) / MODEL_CARD, {**card, "self_training": report})
+    return predictor
+
+
+def unlabelled_texts(parts: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Texts self-training may pseudo-label: the unlabelled test split only (never tune or holdout)."""
+    return [str(t) for t in parts["test"]["text"]] if "test" in parts else []
 
 
 def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:
@@ -128,11 +156,12 @@ def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts
                                         cfg.get("preprocess", {}), kind)
     model_seed = seed if section.get("model_seed") is None else int(section["model_seed"])
     predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), model_seed,
-                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"),
-                      int(section.get("ensemble_size", 1)))
+                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"), unlabelled_texts(parts),
+                      section.get("self_training"), int(section.get("ensemble_size", 1)))
     frames = {k: parts[k] for k in ("tune", "holdout") if k in parts}
     if (cfg.get("evaluate", {}) or {}).get("asr"):
         frames = with_asr_splits(frames)
     metrics, proba = evaluate(predictor, frames)
     return {"parts": parts, "extension_report": ext_report, "augment_report": aug_report,
-            "predictor": predictor, "metrics": metrics, "proba": proba}
+            "predictor": predictor, "metrics": metrics, "proba": proba,
+            "self_training": getattr(predictor, "self_training", None)}

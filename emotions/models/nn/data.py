@@ -41,6 +41,12 @@ class TokenizedDataset(Dataset):
                    labels: np.ndarray | None = None) -> "TokenizedDataset":
         return cls(tokenize(tokenizer, texts, max_length), labels)
 
+    def set_input_ids(self, rows: Sequence[int], input_ids: Sequence[np.ndarray]) -> None:
+        """Replace the token ids of `rows` in place (their lengths follow), e.g. texts re-rendered for an epoch."""
+        for i, ids in zip(rows, input_ids):
+            self.input_ids[int(i)] = np.asarray(ids, dtype=np.int32)
+            self.lengths[int(i)] = len(ids)
+
     def __len__(self) -> int:
         return len(self.input_ids)
 

@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -173,7 +174,13 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, train_ds: TokenizedDataset,
                  tune_ds: TokenizedDataset | None, multilabel: bool, pad_token_id: int,
-                 config: TrainConfig, work_dir: str | Path | None = None, accelerator=None):
+                 config: TrainConfig, work_dir: str | Path | None = None, accelerator=None,
+                 before_epoch: Callable[[int, TokenizedDataset], dict | None] | None = None):
+        """`before_epoch(epoch, train_ds)`, when given, runs before each epoch (1-based) and may change the
+        training rows' token ids in place (`train_ds.set_input_ids`, same row count); the numbers it returns go
+        into that epoch's history. DataLoader workers are then started afresh each epoch (not persistent), so
+        they see the new ids; with several processes every process must make the same change (same seed)."""
+        self.before_epoch = before_epoch
         self.model, self.loss_fn = model, loss_fn
         self.train_ds, self.tune_ds = train_ds, tune_ds
         self.multilabel = multilabel
@@ -197,7 +204,8 @@ class Trainer:
         multiple = 8 if self.device.type == "cuda" else None
         loader = DataLoader(self.train_ds, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id, multiple),
                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
+                            persistent_workers=self.num_workers > 0 and self.before_epoch is None,
+                            worker_init_fn=worker_init_fn)
         return loader, sampler
 
     def tune_logits(self, model: nn.Module) -> np.ndarray:
@@ -288,6 +296,10 @@ class Trainer:
                      result.distributed["distributed_type"], lr, cfg.lr_scaling, self.device, acc.mixed_precision,
                      self.num_workers)
         for epoch in range(1, cfg.epochs + 1):
+            changes = {}
+            if self.before_epoch is not None:
+                changes = dict(self.before_epoch(epoch, self.train_ds) or {})
+                sampler.lengths = np.asarray(self.train_ds.lengths)
             sampler.set_epoch(epoch)
             model.train()
             t0 = time.perf_counter()
@@ -321,7 +333,7 @@ class Trainer:
             entry = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_time,
                      "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
                      "lr": float(scheduler.get_last_lr()[0]), "optimizer_steps": opt_steps,
-                     "num_processes": acc.num_processes}
+                     "num_processes": acc.num_processes, **changes}
             if has_tune:
                 metrics, proba = self.evaluate(raw_model)
                 entry.update(metrics)
