@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..data.fine_labels import aux_columns
 from ..data.leaks import match_keys
 from .asr_noise import ASR_NOISE_DEFAULTS, AsrNoise
 from .backtranslate import (DEFAULT_BACKWARD, DEFAULT_FORWARD, BackTranslator, CachedTranslator,
@@ -106,15 +107,18 @@ def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: 
     `params`: see AUGMENT_DEFAULTS (merged key by key). `cache_dir`: where the back-translation
     cache lives (None: no cache). `translators`: {"forward": T, "backward": T} to use instead of
     MarianMT (tests, other engines). Output: `train` rows (with `source`, "train" if it had none)
-    then the new rows.
+    then the new rows; `train`'s `aux_*` columns (fine labels) are kept, a new row gets its original's.
     """
     labels = list(labels)
     p = augment_params(params)
     missing = [c for c in ["text", *labels] if c not in train.columns]
     if missing:
         raise ValueError(f"training frame lacks column(s) {missing}")
+    aux = aux_columns(train)   # fine-grained auxiliary labels (GoEmotions rows): kept, copied to a row's variants
     base = train[["text", *labels]].copy().reset_index(drop=True)
     base["source"] = train["source"].to_numpy() if "source" in train.columns else "train"
+    for c in aux:
+        base[c] = train[c].to_numpy()
     y = base[labels].to_numpy(dtype=np.int64)
     texts = base["text"].astype(str).tolist()
     budget = class_budgets(y, labels, p["budget"], p["factor"], p["max_count"])
@@ -162,13 +166,13 @@ def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: 
                                   "backward": getattr(transform.backward, "model_calls", None)}
         if pairs:
             idx = [i for i, _ in pairs]
-            frame = base.iloc[idx][labels].reset_index(drop=True)
+            frame = base.iloc[idx][[*labels, *aux]].reset_index(drop=True)
             frame.insert(0, "text", [t for _, t in pairs])
             frame["source"] = f"aug:{name}"
             new_frames.append(frame)
         log.info("augmentation %s: %d rows added (%s)", name, len(pairs),
                  ", ".join(f"{l} {n}" for l, n in zip(labels, used) if n))
-    out = pd.concat([base, *new_frames], ignore_index=True)
+    out = pd.concat([base, *new_frames], ignore_index=True)[["text", *labels, "source", *aux]]
     for l in labels:
         out[l] = out[l].astype(np.int64)
     added = (budget - remaining)

@@ -34,6 +34,7 @@ IZARD_SPLITS = {"train": "ru-izard-emotions/train.csv", "val": "ru-izard-emotion
                 "test": "ru-izard-emotions/test.csv"}
 CEDR_SPLITS = {"train": "cedr/train.csv", "test": "cedr/test.csv"}
 GOEMOTIONS_EKMAN = "goemotions-en/ekman_train.tsv"
+GOEMOTIONS_ORIGINAL = "goemotions-en/original_train.tsv"   # same rows, the 28 fine labels
 TWITTER_CSV = "emotions-en/emotions.csv"
 
 # Row counts that loading checks (`common.expected_test_rows: auto`). A data root may declare its

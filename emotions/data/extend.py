@@ -4,7 +4,9 @@ Sources (all optional; a source absent from `sources` is not used):
 
 * ``izard``  ru-izard-emotions: local CSVs under the data root, else the Hugging Face hub.
 * ``cedr``   CEDR (local CSVs), no-emotion -> neutral.
-* ``goemotions_en``  GoEmotions train in English (Ekman grouping); only useful for multilingual models.
+* ``goemotions_en``  GoEmotions train in English (Ekman grouping); only useful for multilingual models. Its rows
+  also carry the 28 fine-grained GoEmotions labels as `aux_<label>` columns (emotions.data.fine_labels), missing
+  for every other row, for an auxiliary training head (transformer option `aux_weight`).
 * ``user_csvs``  extra CSVs in the Kaggle format (`text` + the label columns).
 
 Leak control (emotions.data.leaks, on by default) drops normalised duplicates (within the extension and
@@ -24,6 +26,7 @@ from . import labels as L
 from ..core import paths
 from .readers import check_label_columns, load_cedr_file, load_goemotions_as_cryptonite, load_izard, load_labeled_csv
 from ..core import hub
+from .fine_labels import aux_columns, as_nullable
 from .leaks import duplicate_mask, leak_options, match_keys, near_copy_mask
 
 log = logging.getLogger(__name__)
@@ -169,11 +172,11 @@ def read_goemotions_en(cfg: dict, data_root: Path, labels: Sequence[str]) -> pd.
     path = data_root / paths.GOEMOTIONS_EKMAN
     if not path.is_file():
         raise SourceUnavailable(f"goemotions_en: {path} not found; skipped")
-    raw = load_goemotions_as_cryptonite(data_root)
+    raw = load_goemotions_as_cryptonite(data_root, fine_labels=True)
     missing = [l for l in labels if l not in L.CRYPTONITE_LABELS]
     if missing:
         raise ValueError(f"goemotions_en maps to the cryptonite labels; {missing} are not among them")
-    return raw[["text", *labels]].copy()
+    return raw[["text", *labels, *aux_columns(raw)]].copy()
 
 
 def _user_csv_path(p: str | Path, data_root: Path) -> Path:
@@ -209,7 +212,8 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     one of `select_labels`; drop normalised duplicates (of train, of earlier kept rows, within the
     source); drop near copies of protected texts; sample `max_rows`. Sources are processed in the
     order izard, cedr, goemotions_en, user CSVs (earlier ones win duplicates).
-    Output: train rows first, then kept rows; columns `text`, labels, `source`.
+    Output: train rows first, then kept rows; columns `text`, labels, `source`, and the `aux_*` fine-label
+    columns (nullable Int64) when a source (goemotions_en) or `train` has them, missing for the other rows.
     """
     labels = list(labels)
     data_root = Path(data_root)
@@ -220,7 +224,7 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     missing = [c for c in ["text", *labels] if c not in train.columns]
     if missing:
         raise ValueError(f"training frame lacks column(s) {missing}")
-    base = train[["text", *labels]].copy()
+    base = train[["text", *labels, *aux_columns(train)]].copy()
     base[SOURCE_COLUMN] = train[SOURCE_COLUMN].to_numpy() if SOURCE_COLUMN in train.columns else "train"
 
     protected_texts: list[str] = []
@@ -305,8 +309,10 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
         df[SOURCE_COLUMN] = name
         rep["rows_kept"] = len(df)
         rep["label_counts_kept"] = {l: int(df[l].sum()) for l in labels}
+        if aux_columns(df):
+            rep["rows_with_aux_labels"] = int(df[aux_columns(df)].notna().all(axis=1).sum())
         seen_keys.update(match_keys(df["text"]))
-        kept_frames.append(df[["text", *labels, SOURCE_COLUMN]])
+        kept_frames.append(df[["text", *labels, *aux_columns(df), SOURCE_COLUMN]])
         report["sources"][name] = rep
         log.info("%s: read %d, kept %d (unmapped %d, not selected %d, duplicates %d, near copies %d, "
                  "over max_rows %d)", name, rep["rows_read"], rep["rows_kept"], rep["dropped_unmapped"],
@@ -314,8 +320,13 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
                  rep["dropped_max_rows"])
 
     out = pd.concat(kept_frames, ignore_index=True)
+    aux = aux_columns(out)
+    out = as_nullable(out[["text", *labels, SOURCE_COLUMN, *aux]])
     for l in labels:
         out[l] = out[l].astype(np.int64)
+    if aux:
+        report["aux_labels"] = aux
+        report["rows_with_aux_labels"] = int(out[aux].notna().all(axis=1).sum())
     report["rows_before"] = len(base)
     report["rows_after"] = len(out)
     report["label_counts_before"] = {l: int(base[l].sum()) for l in labels}

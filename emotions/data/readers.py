@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import labels as L
 from ..core import paths
+from .fine_labels import attach_fine_labels
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +240,11 @@ def load_cedr_file(path: str | Path) -> pd.DataFrame:
 
 # --- GoEmotions (English) ------------------------------------------------------------------
 
-def load_goemotions_tsv(path: str | Path, label_names: Sequence[str]) -> pd.DataFrame:
-    """A GoEmotions TSV (`text<TAB>ids<TAB>id`, no header) as `text` + 0/1 columns over `label_names`."""
+def load_goemotions_tsv(path: str | Path, label_names: Sequence[str], keep_id: bool = False) -> pd.DataFrame:
+    """A GoEmotions TSV (`text<TAB>ids<TAB>id`, no header) as `text` + 0/1 columns over `label_names`
+    (+ the comment `id` as a string column when `keep_id`)."""
     df = read_csv_checked(path, sep="\t", header=None, quoting=3)
-    if df.shape[1] < 2:
+    if df.shape[1] < (3 if keep_id else 2):
         raise DataValidationError(path, f"expected tab-separated text, label ids, id; got {df.shape[1]} column(s)")
     check_text_column(df.rename(columns={0: "text"}), path)
     ids = []
@@ -256,16 +258,32 @@ def load_goemotions_tsv(path: str | Path, label_names: Sequence[str]) -> pd.Data
         ids.append(row)
     out = pd.DataFrame(L.ids_to_matrix(ids, len(label_names)), columns=list(label_names))
     out.insert(0, "text", df[0].to_numpy())
+    if keep_id:
+        out["id"] = df[2].astype(str).str.strip().to_numpy()
     return out
 
 
-def load_goemotions_as_cryptonite(data_root: str | Path) -> pd.DataFrame:
-    """GoEmotions train (English, Ekman grouping) mapped to the cryptonite columns."""
-    df = load_goemotions_tsv(Path(data_root) / paths.GOEMOTIONS_EKMAN, L.GOEMOTIONS_EKMAN_LABELS)
+def load_goemotions_as_cryptonite(data_root: str | Path, fine_labels: bool = False) -> pd.DataFrame:
+    """GoEmotions train (English, Ekman grouping) mapped to the cryptonite columns.
+
+    `fine_labels`: also the 28 fine labels of goemotions-en/original_train.tsv as `aux_<label>` columns
+    (fine_labels.attach_fine_labels: joined by the comment id; missing where an id has no match), when that
+    file exists; logs how many rows matched.
+    """
+    root = Path(data_root)
+    df = load_goemotions_tsv(root / paths.GOEMOTIONS_EKMAN, L.GOEMOTIONS_EKMAN_LABELS, keep_id=fine_labels)
     y = L.map_label_matrix(label_matrix(df, L.GOEMOTIONS_EKMAN_LABELS), L.GOEMOTIONS_EKMAN_LABELS,
                            L.CRYPTONITE_LABELS, {k: k for k in L.GOEMOTIONS_EKMAN_LABELS})
     out = pd.DataFrame(y, columns=L.CRYPTONITE_LABELS)
     out.insert(0, "text", df["text"].to_numpy())
+    original = root / paths.GOEMOTIONS_ORIGINAL
+    if fine_labels and original.is_file():
+        fine = load_goemotions_tsv(original, L.GOEMOTIONS_LABELS, keep_id=True)
+        with_ids, matched = attach_fine_labels(out.assign(id=df["id"].to_numpy()), fine)
+        log.info("goemotions_en: fine labels for %d of %d rows (joined by id with %s)", matched, len(out), original)
+        out = with_ids.drop(columns="id")
+    elif fine_labels:
+        log.info("goemotions_en: %s not found; no fine labels", original)
     return out
 
 

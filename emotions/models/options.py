@@ -82,6 +82,9 @@ class TransformerOptions(Options):
     pos_weight: Literal["off", "inverse", "sqrt"] | list[float] = "off"   # BCE pos_weight / CE class weight
     pos_weight_max: float | None = Field(None, gt=0)   # cap for computed weights (None = no cap)
     focal_gamma: float = Field(0.0, ge=0)      # > 0: focal loss (1 - p_t)^gamma * loss; 0 = plain BCE / CE
+    aux_weight: float = Field(0.0, ge=0)       # > 0: auxiliary head on the rows with fine labels (`aux_*` columns:
+                                               # the 28 GoEmotions labels of goemotions_en rows), loss + this x its
+                                               # masked BCE; training only (removed before saving); 0 = off
     # --- optimiser and schedule --------------------------------------------------------------
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"   # adamw (fused on CUDA) | adam | sgd (momentum 0.9)
     lr: float = Field(5e-5, gt=0)              # encoder learning rate (top layer when layer_decay < 1)

@@ -7,6 +7,8 @@ tests and smoke runs), a local folder, or a Hugging Face hub id when online (e.g
 (`mlm_epochs` > 0) the encoder first continues pre-training with masked-language modelling on the
 training texts plus the unlabelled test texts (`vocab_texts`; never tune or holdout texts), after any
 vocabulary pruning; its summary goes into history.json and the card's "training" section as "mlm".
+With `aux_weight` > 0 an auxiliary head learns the fine GoEmotions labels during training only (aux_training.py;
+recorded as "aux" there), so the saved model is the same shape either way.
 
 Model folder (self-contained, loads without the network):
 
@@ -42,6 +44,7 @@ from safetensors.torch import load_file, save_file
 
 from ..core.io import read_json, write_json_atomic
 from ..core.options import merged
+from . import aux_training
 from .options import TransformerOptions
 from ..data.labels import TaskSpec
 from .nn.data import TokenizedDataset
@@ -255,8 +258,10 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     model, head_cfg = build_model(encoder, len(labels), p)
 
     weights = class_weights(y_train, p["pos_weight"], spec.multilabel, p["pos_weight_max"])
-    loss_fn = build_loss(spec.multilabel, weights, float(p["focal_gamma"]))
-    train_ds = TokenizedDataset.from_texts(tokenizer, train_texts, max_length, y_train)
+    aux = aux_training.aux_setup(train_df, float(p["aux_weight"]))   # None unless aux_weight > 0 and aux rows
+    loss_fn, y_fit = aux_training.attach(model, build_loss(spec.multilabel, weights, float(p["focal_gamma"])),
+                                         y_train, aux, float(p["head_dropout"]))
+    train_ds = TokenizedDataset.from_texts(tokenizer, train_texts, max_length, y_fit)
     tune_ds = TokenizedDataset.from_texts(tokenizer, tune_texts, max_length, y_tune) if has_tune else None
     cfg = TrainConfig(
         epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), eval_batch_size=int(p["eval_batch_size"]),
@@ -275,14 +280,15 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir,
                       accelerator=acc, before_epoch=asr_noise)
     result = trainer.fit()
+    aux_training.detach(trainer.model)
+    extra = {**({"mlm": mlm} if mlm else {}), **({"aux": aux.summary()} if aux else {})}
     vocab = {"training_pieces": len(tokenizer)}
     if full_source is not None and p["save_full_vocab"]:   # only the main process built (and saves) it
         from .encoders.vocab import restore_full_vocabulary
         _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, full_source)
     vocab["saved_pieces"] = len(tokenizer)
     history = {**result.summary(), "vocab": vocab, "n_train": len(train_ds),
-               "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history,
-               **({"mlm": mlm} if mlm else {})}
+               "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history, **extra}
     predictor = TransformerPredictor(trainer.model, tokenizer, max_length, head_cfg, device=trainer.device,
                                      batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
                                      multilabel=spec.multilabel, preprocess=prep, task=spec.name,
@@ -294,7 +300,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
         predictor.tune(tune_df)
     if acc.is_main_process:
         predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab,
-                                                  **({"mlm": mlm} if mlm else {})}})
+                                                  **extra}})
     acc.wait_for_everyone()
     return predictor
 
@@ -335,6 +341,7 @@ def load(model_dir: Path, device: str | torch.device | None = None) -> Transform
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: `python -m emotions.models.transformer --train ... --out ...`, also under `accelerate launch` / `torchrun`."""
+    from ..data.fine_labels import attach_from_csv
     from ..data.readers import DataValidationError, load_labeled_csv
     from ..data.labels import get_task
     from .nn.distributed import DistributedSetupError
@@ -342,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Fine-tune the transformer model kind on CSV files (one process, or "
                                              "every process a launcher starts).")
     ap.add_argument("--train", required=True, type=Path,
-                    help="CSV: text + one 0/1 column per label (extra columns, e.g. the pipeline's `source`, ignored)")
+                    help="CSV: text + one 0/1 column per label (extra columns, e.g. the pipeline's `source`, ignored; "
+                         "`aux_*` fine labels kept for aux_weight)")
     ap.add_argument("--tune", type=Path, help="CSV for early stopping and thresholds")
     ap.add_argument("--task", default="cryptonite")
     ap.add_argument("--params", default="{}", help="JSON object or a path to a JSON file (see DEFAULTS)")
@@ -365,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         else resolve_num_processes(p["num_processes"]))
         if (args.out / "model_card.json").is_file() and not args.force:
             raise FileExistsError(f"{args.out} already holds a model; pass --force to replace it")
-        train_df = load_labeled_csv(args.train, spec.labels, allow_extra=True)
+        train_df = attach_from_csv(load_labeled_csv(args.train, spec.labels, allow_extra=True), args.train)
         tune_df = load_labeled_csv(args.tune, spec.labels, allow_extra=True) if args.tune else None
     except (DataValidationError, DistributedSetupError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -69,20 +69,30 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 class EmotionClassifier(nn.Module):
-    """Encoder + pooling + head. `forward(input_ids, attention_mask) -> logits` (n x labels)."""
+    """Encoder + pooling + head. `forward(input_ids, attention_mask) -> logits` (n x labels).
 
-    def __init__(self, encoder: nn.Module, head: ClassificationHead, pooling: str = "mean"):
+    `aux_head` (optional, training only): a second head on the same pooled vector (e.g. the 28 fine GoEmotions
+    labels); in training mode its logits follow the main ones (n x (labels + aux)), in eval mode they are not
+    computed. It is removed (set to None) before the model is saved or exported.
+    """
+
+    def __init__(self, encoder: nn.Module, head: ClassificationHead, pooling: str = "mean",
+                 aux_head: nn.Module | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
         self.encoder = encoder
         self.head = head
         self.pooling = pooling
+        self.aux_head = aux_head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = mean_pool(hidden, attention_mask) if self.pooling == "mean" else hidden[:, 0]
-        return self.head(pooled)
+        logits = self.head(pooled)
+        if self.aux_head is not None and self.training:
+            return torch.cat([logits, self.aux_head(pooled).to(logits.dtype)], dim=1)
+        return logits
 
 
 def encoder_hidden_size(encoder: nn.Module) -> int:

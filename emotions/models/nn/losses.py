@@ -89,5 +89,31 @@ class SinglelabelLoss(nn.Module):
         return (w * loss).sum() / w.sum()
 
 
+class AuxiliaryLoss(nn.Module):
+    """`main` loss on the first `n_main` columns + `weight` x masked BCE on the columns after them.
+
+    Logits and targets are [main | aux]; aux targets are 0/1 or NaN (missing: masked out; the BCE is the mean
+    over the given aux entries of the batch, 0 when there are none). Logits with only the `n_main` columns
+    (a model in eval mode, e.g. the tune evaluation) give just the main loss, whatever the target's width.
+    """
+
+    def __init__(self, main: nn.Module, n_main: int, weight: float):
+        super().__init__()
+        self.main = main
+        self.n_main = int(n_main)
+        self.weight = float(weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n = self.n_main
+        loss = self.main(logits[:, :n], target[:, :n])
+        if logits.shape[1] == n or self.weight == 0:
+            return loss
+        aux_logits, aux_target = logits[:, n:].float(), target[:, n:].float()
+        given = ~torch.isnan(aux_target)
+        bce = F.binary_cross_entropy_with_logits(aux_logits, torch.where(given, aux_target, 0.0), reduction="none")
+        aux = (bce * given).sum() / given.sum().clamp(min=1)
+        return loss + self.weight * aux
+
+
 def build_loss(multilabel: bool, weights: np.ndarray | None = None, gamma: float = 0.0) -> nn.Module:
     return MultilabelLoss(weights, gamma) if multilabel else SinglelabelLoss(weights, gamma)

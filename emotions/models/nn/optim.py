@@ -30,12 +30,13 @@ def _no_decay(name: str, p: nn.Parameter) -> bool:
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: float | None = None,
                  layer_decay: float = 1.0) -> list[dict]:
-    """Parameter groups for a module with `.encoder` and `.head`.
+    """Parameter groups for a module with `.encoder` and `.head` (and an optional training-only `.aux_head`).
 
     Encoder parameters at depth d get lr * layer_decay ** (n_layers + 1 - d) (layer_decay 1 = off);
-    the head gets `head_lr` (default `lr`). Biases and norm weights get no weight decay.
+    the head and the aux head get `head_lr` (default `lr`). Biases and norm weights get no weight decay.
     """
     encoder, head = model.encoder, model.head
+    heads = [head] + ([model.aux_head] if getattr(model, "aux_head", None) is not None else [])
     cfg = getattr(encoder, "config", None)
     n_layers = int(getattr(cfg, "num_hidden_layers", 0) or 0)
     if not n_layers:
@@ -51,7 +52,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: floa
             continue
         scale = layer_decay ** (n_layers + 1 - layer_depth(name, n_layers)) if layer_decay != 1.0 else 1.0
         add(p, lr * scale, 0.0 if _no_decay(name, p) else weight_decay)
-    for name, p in head.named_parameters():
+    for name, p in (item for h in heads for item in h.named_parameters()):
         if p.requires_grad:
             add(p, head_lr if head_lr is not None else lr, 0.0 if _no_decay(name, p) else weight_decay)
     return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
