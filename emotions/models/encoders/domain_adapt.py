@@ -119,8 +119,8 @@ def adapt_encoder(source: str | Path, texts: Sequence[str], out_dir: str | Path,
         optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=epochs * len(sampler), desc="mlm", unit="batch", leave=False)
+            from ...core.progress import tqdm    # streamed to the console by the runner, like the epoch bars
+            bar = tqdm(total=epochs * len(sampler), desc="mlm", unit="batch", dynamic_ncols=True)
         for epoch in range(epochs):
             sampler.set_epoch(epoch)
             total, batches = 0.0, 0
