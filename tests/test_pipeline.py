@@ -139,7 +139,7 @@ def test_bad_arguments_are_clear_errors(dirs, capsys):
     assert main(["--profile", "nope"]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err
     assert main(["-p", "train.modle=baseline", "--list"]) == 2
-    assert "unknown key 'train.modle'; did you mean 'model'?" in capsys.readouterr().err
+    assert "unknown key 'train.modle'; did you mean 'model' or 'model_seed'?" in capsys.readouterr().err
     assert main(["--data-dir", str(dirs["root"] / "no-such-data-root")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
