@@ -1,7 +1,7 @@
 """ASR-style noise on the Russian training rows, fresh every epoch (transformer option `asr_noise_p`).
 
-Before each epoch `AsrEpochNoise` picks round(p x Russian rows) rows (a Russian row: most of its letters are
-Cyrillic; the English GoEmotions rows are never touched), renders each one's raw text with `AsrNoise.noisy`
+Before each epoch `AsrEpochNoise` picks round(p x Russian rows) rows (a Russian row: `augment.synonyms.is_russian`,
+the augmentation's rule; the English GoEmotions rows are never touched), renders each one's raw text with `AsrNoise.noisy`
 (default augmentation rates; a change is forced where one can be made), preprocesses it like the training
 texts and re-tokenises only those rows; the rows rendered the epoch before and not now get their clean ids
 back. The choice and the noise are seeded by (seed, epoch), so every process of a multi-process run renders
@@ -15,15 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from ..augment.asr_noise import AsrNoise
+from ..augment.synonyms import is_russian  # the augmentation's rule for a Russian row, reused here
 from ..data.preprocess import PreprocessConfig, preprocess_texts
 from .nn.data import TokenizedDataset, tokenize
-
-
-def is_russian(text: str) -> bool:
-    """True when more than half of the text's letters are Cyrillic."""
-    letters = [c for c in str(text) if c.isalpha()]
-    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in letters)
-    return bool(letters) and cyrillic * 2 > len(letters)
 
 
 class AsrEpochNoise:
