@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS  # noqa: E402
 from emotions.augment.asr_render import render_asr  # noqa: E402
 from emotions.evaluation.metrics import weighted_f1  # noqa: E402
+from emotions.evaluation.report import markdown_table  # noqa: E402
 from emotions.models import load_predictor, read_model_card  # noqa: E402
 from emotions.models.thresholds import retune_thresholds  # noqa: E402
 from emotions.pipeline.ablation import paired_bootstrap  # noqa: E402
@@ -56,13 +57,6 @@ def load_entry(ref: str):
 def train_rows(run: Path) -> int | str:
     manifest = run / "manifests" / "04_train.json"
     return json.loads(manifest.read_text(encoding="utf-8"))["metrics"].get("train_rows", "") if manifest.is_file() else ""
-
-
-def markdown(table: pd.DataFrame) -> str:
-    """A GitHub markdown table (pandas' to_markdown needs tabulate, which the install does not have)."""
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in table.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['run']}: clean {row['clean wF1']:.4f}, asr {row['asr wF1']:.4f}", file=sys.stderr, flush=True)
     table = pd.DataFrame(rows).fillna("")
     text = (f"holdout: {len(holdout)} rows; Δ vs {rows[0]['run']}, paired bootstrap ({args.resamples} resamples)\n\n"
-            + markdown(table))
+            + markdown_table(table))
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

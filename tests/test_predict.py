@@ -59,7 +59,8 @@ def test_csv_in_chunks_uses_the_runs_preprocessing_and_thresholds(run, model, tm
     s = B.predict_file(run, tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=7, progress=False)
     assert (s.rows, s.chunks, s.bad_rows, s.backend) == (40, 6, 2, "torch")
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, dtype={"id": str})
-    assert list(out.columns) == ["row", "id", "text", *model.labels, "error"]
+    assert list(out.columns) == ["row", "id", "text", *model.labels, "truncated", "error"]
+    assert not out["truncated"].any()
     assert out["row"].tolist() == list(range(1, 41)) and out["id"].tolist() == df["id"].tolist()
     good = np.ones(40, dtype=bool)
     good[[5, 17]] = False

@@ -159,8 +159,9 @@ def baseline_run(tmp_path_factory) -> Path:
 def reference_answers(run: Path, backend: str, texts: list[str], one_batch: bool = False) -> list[dict]:
     """What /predict (one text per call) or /predict/batch (`one_batch`) must answer, computed here.
 
-    Dynamic int8 quantises activations with a scale per call, so a text's scores depend slightly on the
-    texts it is batched with: single requests are compared with single calls.
+    The export's int8 copy is static (fixed activation scales), so a text's scores do not depend on the
+    texts batched with it; single requests are still compared with single calls, as the service runs them
+    when idle.
     """
     from emotions.serving.backends import load_backend
     from emotions.serving.service import limit_text

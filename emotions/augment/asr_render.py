@@ -77,13 +77,18 @@ def render_asr(frame: pd.DataFrame, seed: int = 0, params: Mapping[str, Any] | N
     return out
 
 
+# the splits rendered: the GoEmotions comments (the written utterances are already spoken-style transcripts)
+ASR_RENDERED_SPLITS = ("tune", "holdout")
+
+
 def with_asr_splits(frames: Mapping[str, pd.DataFrame], seed: int = ASR_RENDER_SEED,
                     params: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
-    """`frames` plus, after each, its ASR-style rendering named `<name>_asr` (tune, tune_asr, holdout, ...)."""
+    """`frames` plus, after tune and holdout, their ASR-style renderings `tune_asr`, `holdout_asr`."""
     out: dict[str, pd.DataFrame] = {}
     for name, df in frames.items():
         out[name] = df
-        out[name + ASR_SUFFIX] = render_asr(df, seed=seed, params=params)
+        if name in ASR_RENDERED_SPLITS:
+            out[name + ASR_SUFFIX] = render_asr(df, seed=seed, params=params)
     return out
 
 

@@ -25,6 +25,8 @@ MODELS_DIR: Path = WORK_ROOT / "models"             # converted / downloaded enc
 CACHE_DIR: Path = WORK_ROOT / ".cache"              # e.g. back-translation cache (git-ignored)
 DEMO_DATA_DIR: Path = PROJECT_ROOT / "data" / "demo"
 RESOURCES_DIR: Path = PROJECT_ROOT / "emotions" / "resources"
+# The project's own written spoken-style utterances (data/utterances/README.md): train/*.csv, eval/*.csv
+UTTERANCES_DIR: Path = Path(os.environ.get("EMOTIONS_UTTERANCES_DIR", PROJECT_ROOT / "data" / "utterances"))
 
 # Layout of a data root (same as ../shared/data): relative file paths per source.
 CRYPTONITE_TRAIN = "cryptonite/train.csv"

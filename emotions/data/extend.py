@@ -7,6 +7,8 @@ Sources (all optional; a source absent from `sources` is not used):
 * ``goemotions_en``  GoEmotions train in English (Ekman grouping); only useful for multilingual models. Its rows
   also carry the 28 fine-grained GoEmotions labels as `aux_<label>` columns (emotions.data.fine_labels), missing
   for every other row, for an auxiliary training head (transformer option `aux_weight`).
+* ``utterances``  the project's written spoken-style utterances (data/utterances/train, emotions.data.utterances),
+  minus the rows reserved for the `tune_utterances` split.
 * ``user_csvs``  extra CSVs in the Kaggle format (`text` + the label columns).
 
 Leak control (emotions.data.leaks, on by default) drops normalised duplicates (within the extension and
@@ -25,6 +27,7 @@ import pandas as pd
 from . import labels as L
 from ..core import paths
 from .readers import check_label_columns, load_cedr_file, load_goemotions_as_cryptonite, load_izard, load_labeled_csv
+from .utterances import read_utterance_source, utterances_root
 from ..core import hub
 from .fine_labels import aux_columns, as_nullable
 from .leaks import duplicate_mask, leak_options, match_keys, near_copy_mask
@@ -56,8 +59,13 @@ SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
         "select_labels": None,
         "max_rows": None,
     },
+    "utterances": {
+        "enabled": True,
+        "select_labels": None,
+        "max_rows": None,
+    },
 }
-SOURCE_ORDER = ["izard", "cedr", "goemotions_en", "user_csvs"]
+SOURCE_ORDER = ["izard", "cedr", "goemotions_en", "utterances", "user_csvs"]
 # datasets.load_dataset builder names that read local files (no hub access needed)
 _LOCAL_BUILDERS = {"csv", "json", "parquet", "text", "arrow", "pandas"}
 _HUB_SPLIT_ALIASES = {"val": ["val", "validation"], "validation": ["validation", "val"]}
@@ -194,8 +202,8 @@ def read_user_csv(path: Path, labels: Sequence[str]) -> pd.DataFrame:
 
 def _empty_source_report(status: str) -> dict:
     return {"status": status, "rows_read": 0, "dropped_unmapped": 0, "dropped_not_selected": 0,
-            "dropped_exact_duplicates": 0, "dropped_near_copies": 0, "dropped_max_rows": 0, "rows_kept": 0,
-            "label_counts_kept": {}, "near_copy_examples": []}
+            "dropped_exact_duplicates": 0, "dropped_near_copies": 0, "dropped_near_copies_by_part": {},
+            "dropped_max_rows": 0, "rows_kept": 0, "label_counts_kept": {}, "near_copy_examples": []}
 
 
 def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
@@ -232,7 +240,8 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     for part, texts in (protect or {}).items():
         protected_texts += [str(t) for t in texts]
         protected_part += [part] * len(texts)
-    protected_keys = set(match_keys(protected_texts))
+    key_part = dict(zip(match_keys(protected_texts), protected_part))   # a protected text's key -> its part
+    protected_keys = set(key_part)
     seen_keys = set(match_keys(base["text"]))
 
     todo: list[tuple[str, str, Any]] = []   # (report name, kind, cfg or path)
@@ -261,6 +270,9 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
                 df = read_cedr(cfg, data_root, labels)
             elif kind == "goemotions_en":
                 df = read_goemotions_en(cfg, data_root, labels)
+            elif kind == "utterances":
+                df, reserved = read_utterance_source(utterances_root(data_root), labels,
+                                                     (protect or {}).get("tune_utterances", ()))
             else:
                 df = read_user_csv(cfg, labels)
                 cfg = {"select_labels": None, "max_rows": None}
@@ -270,6 +282,8 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
             continue
         rep = _empty_source_report("ok")
         rep["rows_read"] = len(df)
+        if kind == "utterances":
+            rep["reserved_for_tune_utterances"] = reserved
         y = df[labels].to_numpy()
         keep = y.sum(axis=1) > 0
         rep["dropped_unmapped"] = int((~keep).sum())
@@ -300,6 +314,7 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
                                                       int(opts["max_examples"]), rng)
             drop = exact | near
             rep["dropped_near_copies"] = int(drop.sum())
+            rep["dropped_near_copies_by_part"] = _drops_by_part(keys, exact, near, match, key_part, protected_part)
             df = df[~drop].reset_index(drop=True)
         max_rows = cfg.get("max_rows")
         if max_rows is not None and len(df) > int(max_rows):
@@ -332,6 +347,14 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     report["label_counts_before"] = {l: int(base[l].sum()) for l in labels}
     report["label_counts_after"] = {l: int(out[l].sum()) for l in labels}
     return out, report
+
+
+def _drops_by_part(keys: list[str], exact: np.ndarray, near: np.ndarray, match, key_part: dict[str, str],
+                   protected_part: list[str]) -> dict[str, int]:
+    """How many dropped rows copy (exactly or nearly) each protected part: why leak control dropped them."""
+    parts = [key_part[keys[i]] if exact[i] else protected_part[match.index[i]]
+             for i in np.flatnonzero(exact | near)]
+    return {p: parts.count(p) for p in sorted(set(parts))}
 
 
 def _examples(df: pd.DataFrame, mask: np.ndarray, match, protected: list[str], parts: list[str],

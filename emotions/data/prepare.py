@@ -5,6 +5,8 @@ Splits (all frames: `text` + one 0/1 column per label + `source`):
 - tune:    early stopping and per-class threshold tuning
 - holdout: the honest score (never used for any choice)
 - test:    rows to predict for the submission (cryptonite only; labels unknown)
+- tune_utterances, holdout_utterances: the project's written spoken-style utterances (cryptonite with
+  `utterances: true`; emotions.data.utterances): the test's second population, for thresholds and the score
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from . import readers as D
 from . import labels as L
 from ..core import paths
 from .splits import split_frame
+from .utterances import utterance_parts, utterances_root
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +33,11 @@ def _fractions(train: float, tune: float) -> dict[str, float]:
 
 
 def cryptonite_splits(data_root: str | Path, *, seed: int = 42, valid_train_frac: float = 0.5,
-                      valid_tune_frac: float = 0.25, expected_test_rows: int | None = None
+                      valid_tune_frac: float = 0.25, expected_test_rows: int | None = None,
+                      utterances: bool = False, utterance_tune_frac: float = 0.2
                       ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """train.csv if present; otherwise part of valid becomes training data (documented recipe)."""
+    """train.csv if present; otherwise part of valid becomes training data (documented recipe). With
+    `utterances`, also tune_utterances (`utterance_tune_frac` of data/utterances/train) and holdout_utterances."""
     train, valid, test = D.load_cryptonite(data_root, expected_test_rows=expected_test_rows)
     labels = L.CRYPTONITE_LABELS
     notes: list[str] = []
@@ -51,6 +56,12 @@ def cryptonite_splits(data_root: str | Path, *, seed: int = 42, valid_train_frac
     parts["tune"] = parts["tune"].assign(source="valid")
     parts["holdout"] = parts["holdout"].assign(source="valid")
     parts["test"] = test.assign(source="test")
+    if utterances:
+        root = utterances_root(data_root)
+        parts.update({k: v[["text", *labels, "source"]] for k, v in utterance_parts(seed, utterance_tune_frac, root).items()})
+        notes.append(f"utterances: tune_utterances {len(parts['tune_utterances'])} rows "
+                     f"({utterance_tune_frac:.0%} of {root}/train), holdout_utterances "
+                     f"{len(parts['holdout_utterances'])} rows (its eval/)")
     return parts, notes
 
 

@@ -10,6 +10,7 @@ import numpy as np
 # need numpy alone, so the ONNX backends start without loading sklearn/scipy.
 
 DEFAULT_GRID = np.round(np.arange(0.02, 0.981, 0.01), 4)
+WEIGHT_COLUMN = "threshold_weight"   # a tune row's weight in threshold tuning (mixed populations); absent = 1
 
 
 def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -29,24 +30,28 @@ def apply_thresholds(proba: np.ndarray, thresholds: Sequence[float] | np.ndarray
     return pred
 
 
-def f1_vs_threshold(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
-    """F1 of each class (columns) at each threshold of `grid` (rows): g x k."""
+def f1_vs_threshold(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID,
+                     weights: np.ndarray | None = None) -> np.ndarray:
+    """F1 of each class (columns) at each threshold of `grid` (rows): g x k; rows weighted by `weights`."""
     y_true, proba = np.asarray(y_true) == 1, np.asarray(proba, dtype=np.float64)
+    w = np.ones(len(y_true)) if weights is None else np.asarray(weights, dtype=np.float64)
     pred = proba[:, None, :] >= np.asarray(grid)[None, :, None]           # n x g x k
-    tp = (pred & y_true[:, None, :]).sum(axis=0)
-    fp = (pred & ~y_true[:, None, :]).sum(axis=0)
-    fn = y_true.sum(axis=0)[None, :] - tp
-    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    tp = np.einsum("n,ngk->gk", w, pred & y_true[:, None, :])
+    fp = np.einsum("n,ngk->gk", w, pred & ~y_true[:, None, :])
+    fn = (w[:, None] * y_true).sum(axis=0)[None, :] - tp
+    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1e-12), 0.0)
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray = DEFAULT_GRID,
+                    weights: np.ndarray | None = None) -> np.ndarray:
     """Per-class threshold maximising that class's F1 (0.5 for a class with no positives).
 
     Weighted F1 is a support-weighted sum of per-class F1s, so tuning each class alone
-    maximises it (before any `ensure_one` fix-up). Ties go to the threshold nearest 0.5.
+    maximises it (before any `ensure_one` fix-up). Ties go to the threshold nearest 0.5. `weights`: one per row
+    (e.g. two populations mixed in the test's proportions).
     """
     grid = np.asarray(grid)
-    f1 = f1_vs_threshold(y_true, proba, grid)
+    f1 = f1_vs_threshold(y_true, proba, grid, weights)
     order = np.argsort(np.abs(grid - 0.5), kind="stable")  # prefer thresholds near 0.5 on ties
     out = grid[order[np.argmax(f1[order], axis=0)]].astype(float)
     out[~(np.asarray(y_true) == 1).any(axis=0)] = 0.5

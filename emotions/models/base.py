@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..core.io import write_json_atomic
-from ..evaluation.metrics import apply_thresholds, tune_thresholds
+from ..evaluation.metrics import WEIGHT_COLUMN, apply_thresholds, tune_thresholds
 from ..data.preprocess import PreprocessConfig, preprocess_texts
 
 if TYPE_CHECKING:                      # pandas stays out of the serving install
@@ -71,8 +71,9 @@ class Predictor(ABC):
     def tune(self, tune_df: pd.DataFrame) -> np.ndarray:
         """Tune per-class thresholds on a labelled frame (multilabel only); return its probabilities."""
         proba = self.predict_proba(tune_df["text"].tolist())
-        if self.multilabel:
-            self.thresholds = tune_thresholds(tune_df[self.labels].to_numpy(), proba)
+        if self.multilabel:  # a mixed frame (models.thresholds.mixed_frame) weighs its rows
+            weights = tune_df[WEIGHT_COLUMN].to_numpy() if WEIGHT_COLUMN in tune_df.columns else None
+            self.thresholds = tune_thresholds(tune_df[self.labels].to_numpy(), proba, weights=weights)
         return proba
 
     def card(self) -> dict:

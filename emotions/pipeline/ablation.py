@@ -53,6 +53,8 @@ CONFIGS: dict[str, dict] = {
     "+aug asr_noise": aug("asr_noise"),
     "+aug synonyms+asr_noise": aug("synonyms", "asr_noise"),
     "+izard +aug asr_noise": deep_merge(src(izard={}), aug("asr_noise")),
+    "+utterances": src(utterances={}),
+    "+utterances +izard fear/disgust/sadness rows": src(utterances={}, izard={"select_labels": RARE}),
 }
 
 
@@ -83,6 +85,8 @@ def run_config(name: str, parts: dict, data_root: Path, cfg: Mapping, cache_dir:
         "rows_train": len(train),
         "holdout_weighted_f1": round(out["metrics"]["holdout"]["weighted_f1"], 4),
         "tune_weighted_f1": round(out["metrics"]["tune"]["weighted_f1"], 4),
+        **{f"{k}_weighted_f1": round(out["metrics"][k]["weighted_f1"], 4)
+           for k in ("holdout_utterances", "holdout_mixed") if k in out["metrics"]},
         "label_counts_after": counts(train),
         "leaked_rows_removed": {k: v["dropped_near_copies"] for k, v in (ext_report or {}).get("sources", {}).items()},
         "exact_duplicates_removed": {k: v["dropped_exact_duplicates"]
@@ -110,15 +114,18 @@ def paired_bootstrap(y: np.ndarray, pred: np.ndarray, ref: np.ndarray, n: int = 
 def markdown(rows: list[dict], before: dict[str, int]) -> str:
     short = {"anger": "ang", "disgust": "dis", "fear": "fear", "joy": "joy", "sadness": "sad",
              "surprise": "sur", "neutral": "neu"}
-    head = ("| config | train rows | holdout wF1 | Δ vs first [95% CI] | tune wF1 | rows per class after ("
-            + "/".join(short[l] for l in L) + ") | leaked rows removed | augmented rows | s |")
+    head = ("| config | train rows | holdout wF1 | Δ vs first [95% CI] | tune wF1 | utterances wF1 | whole-test "
+            "estimate | rows per class after (" + "/".join(short[l] for l in L) + ") | leaked rows removed | "
+            "augmented rows | s |")
     lines = ["rows per class before (train part): " + ", ".join(f"{l} {n}" for l, n in before.items()), "",
-             head, "|" + "---|" * 9]
+             head, "|" + "---|" * 11]
     for r in rows:
         leaked = ", ".join(f"{k} {v}" for k, v in r["leaked_rows_removed"].items()) or "-"
         augmented = ", ".join(f"{k} {v}" for k, v in r["augmented_rows"].items()) or "-"
         lines.append(f"| {r['config']} | {r['rows_train']} | {r['holdout_weighted_f1']:.4f} | "
-                     f"{r.get('delta_text', '-')} | {r['tune_weighted_f1']:.4f} | {'/'.join(str(r['label_counts_after'][l]) for l in L)} | "
+                     f"{r.get('delta_text', '-')} | {r['tune_weighted_f1']:.4f} | "
+                     f"{r.get('holdout_utterances_weighted_f1', '-')} | {r.get('holdout_mixed_weighted_f1', '-')} | "
+                     f"{'/'.join(str(r['label_counts_after'][l]) for l in L)} | "
                      f"{leaked} | {augmented} | {r['seconds_total']:.0f} |")
     return "\n".join(lines)
 

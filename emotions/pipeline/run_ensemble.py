@@ -21,9 +21,11 @@ from ..core.paths import RUNS_DIR
 from ..evaluation.metrics import weighted_f1
 from ..models import read_model_card
 from ..models.ensemble import EnsemblePredictor
+from ..data.utterances import UTTERANCE_SHARE
 from ..models.thresholds import threshold_frame
 
 CHECKED_SPLITS = ("tune", "holdout")
+OPTIONAL_SPLITS = ("tune_utterances", "holdout_utterances")   # checked too when this run has them
 
 
 class EnsembleRunsError(ValueError):
@@ -47,8 +49,10 @@ def _split_texts(run_dir: Path, split: str) -> list[str]:
 
 
 def check_same_splits(run_dir: Path, others: Sequence[Path]) -> None:
-    """Each run in `others` has exactly this run's tune and holdout rows (else EnsembleRunsError)."""
-    for split in CHECKED_SPLITS:
+    """Each run in `others` has exactly this run's tune and holdout rows, and its utterance splits when it has
+    them (else EnsembleRunsError)."""
+    optional = [s for s in OPTIONAL_SPLITS if (run_dir / "data" / f"{s}.csv").is_file()]
+    for split in (*CHECKED_SPLITS, *optional):
         mine = _split_texts(run_dir, split)
         for other in others:
             theirs = _split_texts(other, split)
@@ -77,8 +81,10 @@ def combine_runs(run_dir: str | Path, others: Sequence[str | Path], runs_dir: st
         raise EnsembleRunsError(f"ensemble of {[r.name for r in runs]}: {e}") from None
     split = own_card.get("threshold_split", "tune")
     tune = pd.read_csv(run_dir / "data" / "tune.csv", keep_default_na=False)
+    utterances_file = run_dir / "data" / "tune_utterances.csv"
+    utterances = pd.read_csv(utterances_file, keep_default_na=False) if utterances_file.is_file() else None
     if ensemble.multilabel:
-        ensemble.tune(threshold_frame(tune, split))
+        ensemble.tune(threshold_frame(tune, split, utterances, own_card.get("utterance_share", UTTERANCE_SHARE)))
     holdout = pd.read_csv(run_dir / "data" / "holdout.csv", keep_default_na=False)
     report = {"runs": [str(r) for r in runs], "threshold_split": split,
               "thresholds": dict(zip(ensemble.labels, map(float, ensemble.thresholds))),

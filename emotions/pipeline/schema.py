@@ -18,12 +18,13 @@ from ..core.paths import NOTEBOOKS_DIR
 from ..data.extend import SOURCE_DEFAULTS
 from ..data.label_issues import LabelIssuesOptions
 from ..data.leaks import LEAK_DEFAULTS
-from ..models.options import BaselineOptions, CNNOptions, TransformerOptions
+from ..data.utterances import UTTERANCE_SHARE
+from ..models.options import BaselineOptions, CNNOptions, TransformerOptions, UseOptions
 from ..models.thresholds import ThresholdSplit
 from .self_training import SelfTrainingOptions
 
 KIND_OPTIONS: dict[str, type[Options]] = {"baseline": BaselineOptions, "transformer": TransformerOptions,
-                                          "cnn": CNNOptions}
+                                          "cnn": CNNOptions, "use": UseOptions}
 
 
 def _type_of(value: Any) -> Any:
@@ -107,6 +108,10 @@ class Splits(Options):
     valid_tune_frac: Fraction | None = None
     tune_frac: Fraction | None = None
     holdout_frac: Fraction | None = None
+    # cryptonite: the written spoken-style utterances (data/utterances/) as tune_utterances (this share of the
+    # training writers' rows) and holdout_utterances (the evaluation writers'), the test's second population
+    utterances: bool | None = None
+    utterance_tune_frac: Fraction | None = None
 
 
 class Extend(Options):
@@ -122,13 +127,16 @@ class Augment(Options):
 
 
 class Train(Options):
-    model: Literal["baseline", "transformer", "cnn"] = "baseline"
+    model: Literal["baseline", "transformer", "cnn", "use"] = "baseline"
     baseline: BaselineOptions = BaselineOptions()
     transformer: TransformerOptions = TransformerOptions()
     cnn: CNNOptions = CNNOptions()
+    use: UseOptions = UseOptions()
     # where the per-class thresholds are tuned: the clean tune split, or its ASR-style rendering (tune_asr,
     # emotions/augment/asr_render.py) when the target is the ASR test; never the holdout
     threshold_split: ThresholdSplit = "tune"
+    # with threshold_split tune+utterances: the weight of the tune_utterances rows (the test's share of them)
+    utterance_share: float = Field(UTTERANCE_SHARE, gt=0, lt=1)
     # likely label errors in the training rows (cleanlab, out-of-fold probabilities): none | report | remove |
     # downweight (baseline only); the report goes to the run folder's label_issues.csv
     label_issues: LabelIssuesOptions = LabelIssuesOptions()
@@ -158,7 +166,7 @@ class Export(Options):
 class Ablation(Options):
     enabled: bool = False
     configs: list[str] = []
-    model: Literal["baseline", "transformer", "cnn"] = "baseline"
+    model: Literal["baseline", "transformer", "cnn", "use"] = "baseline"
     model_params: dict[str, Any] = {}
 
     @field_validator("configs")

@@ -19,15 +19,20 @@ from ..core.paths import CACHE_DIR
 from ..data.labels import get_task
 from ..data.label_issues import clean_training_rows
 from ..data.prepare import build_splits
-from ..evaluation.report import evaluate_model
+from ..data.utterances import UTTERANCE_SHARE
+from ..evaluation.report import evaluate_model, mixed_holdout
 from ..models import MODEL_CARD, Predictor, read_model_card, train_model
 from ..models.thresholds import retune_thresholds
 from .self_training import SelfTrainingOptions, self_train
 from .self_training import summary_numbers as self_training_summary  # noqa: F401 - 04_train's summary numbers
 
-# Texts a model may see at training time besides its labelled rows: the unlabelled test file.
-# Holdout texts never are (the holdout is the one number used for no choice, vocabulary included).
-VOCAB_SPLITS = ("test",)
+# Texts a model may see at training time besides its labelled rows: the unlabelled test file and the utterance
+# tune split (used for thresholds like tune). Holdout texts never are (the holdouts are the numbers used for no
+# choice, vocabulary included).
+VOCAB_SPLITS = ("test", "tune_utterances")
+# The parts no extension row may copy (leak control), and the labelled parts the evaluate stage scores.
+PROTECTED_SPLITS = ("tune", "holdout", "test", "tune_utterances", "holdout_utterances")
+EVALUATED_SPLITS = ("tune", "holdout", "tune_utterances", "holdout_utterances")
 
 
 def split_data(task: str, data_dir: str | Path, seed: int, splits: Mapping | None = None,
@@ -53,7 +58,7 @@ def extend(parts: dict[str, pd.DataFrame], task: str, data_dir: str | Path, sour
         return parts, {"sources": {}, "note": "no extension source enabled"}
     from ..data.extend import extend_training_set
 
-    protect = {k: parts[k]["text"].tolist() for k in ("tune", "holdout", "test") if k in parts}
+    protect = {k: parts[k]["text"].tolist() for k in PROTECTED_SPLITS if k in parts}
     parts["train"], report = extend_training_set(parts["train"], data_root=Path(data_dir), sources=dict(sources),
                                                  protect=protect, labels=list(get_task(task).labels), seed=seed,
                                                  leak=dict(leak) if leak is not None else None)
@@ -89,9 +94,11 @@ def clean_labels(train_df: pd.DataFrame, task: str, options: Mapping | None, see
 def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, options: Mapping,
           preprocess: Mapping, seed: int, out_dir: str | Path, vocab: list[str] | None = None,
           threshold_split: str = "tune", unlabelled: Sequence[str] | None = None,
-          self_training: Mapping | None = None, ensemble_size: int = 1) -> Predictor:
-    """04_train: train model kind `model` with its options; thresholds on `threshold_split` (tune, or its
-    ASR-style rendering tune_asr); saved to `out_dir`. `ensemble_size` > 1: that many models (seeds seed,
+          self_training: Mapping | None = None, ensemble_size: int = 1,
+          tune_utterances: pd.DataFrame | None = None, utterance_share: float = UTTERANCE_SHARE) -> Predictor:
+    """04_train: train model kind `model` with its options; thresholds on `threshold_split` (tune, its
+    ASR-style rendering tune_asr, or tune+utterances: tune and `tune_utterances` weighted `utterance_share`);
+    saved to `out_dir`. `ensemble_size` > 1: that many models (seeds seed,
     seed+1, ...) whose probabilities are averaged, thresholds tuned on the average. With `self_training`
     rounds > 0 (SelfTrainingOptions), fresh models are retrained on train + pseudo-labelled `unlabelled` texts
     (the test split, never holdout); the per-round report is `predictor.self_training` (None when off) and the
@@ -106,7 +113,7 @@ def train(model: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, task: str, 
 
     def fit(frame: pd.DataFrame) -> Predictor:
         predictor = train_model(model, frame, tune_df, spec, params, Path(out_dir))
-        return retune_thresholds(predictor, tune_df, threshold_split, out_dir)
+        return retune_thresholds(predictor, tune_df, threshold_split, out_dir, tune_utterances, utterance_share)
 
     st = check(SelfTrainingOptions, dict(self_training or {}), "train.self_training")
     if not st.rounds:
@@ -127,8 +134,12 @@ def unlabelled_texts(parts: Mapping[str, pd.DataFrame]) -> list[str]:
 
 
 def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:
-    """05_evaluate: metrics per labelled split with the model's own thresholds, and the probabilities."""
-    return evaluate_model(predictor, frames)
+    """05_evaluate: metrics per labelled split with the model's own thresholds, and the probabilities; with both
+    holdouts, `holdout_mixed` too: the whole-test estimate (the two populations in the test's proportions)."""
+    metrics, proba = evaluate_model(predictor, frames)
+    if "holdout" in frames and "holdout_utterances" in frames and predictor.multilabel:
+        metrics["holdout_mixed"] = mixed_holdout(predictor, frames, proba, UTTERANCE_SHARE)
+    return metrics, proba
 
 
 def model_options(cfg: Mapping) -> tuple[str, dict]:
@@ -157,8 +168,9 @@ def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts
     model_seed = seed if section.get("model_seed") is None else int(section["model_seed"])
     predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), model_seed,
                       out_dir, vocab_texts(parts), section.get("threshold_split", "tune"), unlabelled_texts(parts),
-                      section.get("self_training"), int(section.get("ensemble_size", 1)))
-    frames = {k: parts[k] for k in ("tune", "holdout") if k in parts}
+                      section.get("self_training"), int(section.get("ensemble_size", 1)),
+                      parts.get("tune_utterances"), float(section.get("utterance_share", UTTERANCE_SHARE)))
+    frames = {k: parts[k] for k in EVALUATED_SPLITS if k in parts}
     if (cfg.get("evaluate", {}) or {}).get("asr"):
         frames = with_asr_splits(frames)
     metrics, proba = evaluate(predictor, frames)

@@ -2,7 +2,7 @@
 
     python -m emotions.predict --run RUN --input FILE --output FILE [--backend auto|onnx-int8|onnx|torch|native]
                                [--text-column text] [--keep COL ...] [--scores] [--chunk-rows 10000]
-                               [--threads N] [--restart] [--force] [--no-progress]
+                               [--max-chars 2000] [--threads N] [--restart] [--force] [--no-progress]
 
 The input is read `chunk_rows` rows at a time (memory does not grow with the file), each chunk is
 predicted with the run's preprocessing and tuned thresholds (the service's predictor: ONNX int8 when
@@ -10,18 +10,28 @@ the run has an export, else the model as trained) and written to `OUTPUT.partial
 After the last chunk the parts are joined into OUTPUT in one rename and the folder is removed. An
 interrupted job resumes from the parts already written (same command again). Rows with an empty or
 missing text get no labels; they keep their row number and the problem in the `error` column and are
-listed in `OUTPUT.errors.csv`. `BatchPredictor` is the same per-chunk step for Ray Data / Spark.
+listed in `OUTPUT.errors.csv` (rows in == rows out: a CSV's blank lines are rows too). Texts longer than
+`max_chars` are cut as the service cuts them, and the `truncated` column says so. A job holds
+`OUTPUT.lock` while it runs, so a second job on the same output is refused; the input is never the
+output. `BatchPredictor` is the same per-chunk step for Ray Data / Spark.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import logging
+import os
 import resource
 import shutil
+import signal
+import socket
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,13 +42,15 @@ import pandas as pd
 
 from ..core.io import atomic_path, file_sha256, write_csv_atomic, write_json_atomic
 from ..models.base import Predictor
+from .inputs import DEFAULT_MAX_CHARS, is_blank, limit_text
+from .model_folder import ModelFolderError
 from .onnx_predictor import INT8_FILE, StaleExportError, locate
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 STATE_FILE = "state.json"
-ROW, ERROR = "row", "error"
+ROW, ERROR, TRUNCATED = "row", "error", "truncated"
 
 
 class BatchInputError(ValueError):
@@ -47,6 +59,10 @@ class BatchInputError(ValueError):
 
 class ResumeMismatchError(RuntimeError):
     """OUTPUT.partial holds parts written for another input, model or settings."""
+
+
+class OutputLockError(RuntimeError):
+    """Another job is writing the same output (or its lock file cannot be made)."""
 
 
 def file_format(path: Path) -> str:
@@ -60,19 +76,23 @@ class BatchPredictor:
     """A frame with raw texts in, the same rows with 0/1 label columns (+ scores) out.
 
     Rows whose text is missing, not a string or blank are kept with empty labels and the problem in
-    `error`. Usable as-is in a cluster job: Ray Data `ds.map_batches(BatchPredictor, fn_constructor_args=...,
+    `error`. Texts over `max_chars` characters are cut as the service cuts them (`truncated` says so).
+    Usable as-is in a cluster job: Ray Data `ds.map_batches(BatchPredictor, fn_constructor_args=...,
     batch_format="pandas")` or Spark `df.mapInPandas(lambda it: map(bp, it), schema)`.
     """
 
     def __init__(self, predictor: Predictor, text_column: str = "text", keep: Sequence[str] | None = None,
-                 scores: bool = False):
+                 scores: bool = False, max_chars: int = DEFAULT_MAX_CHARS):
+        if max_chars < 1:
+            raise ValueError(f"max_chars must be >= 1, got {max_chars}")
         self.predictor, self.text_column, self.scores = predictor, text_column, scores
         self.keep = None if keep is None else list(keep)
         self.labels = list(predictor.labels)
+        self.max_chars = int(max_chars)
 
     def output_columns(self, input_columns: Sequence[str]) -> list[str]:
         keep = list(input_columns) if self.keep is None else self.keep
-        ours = [*self.labels, *(f"p_{l}" for l in self.labels if self.scores), ERROR]
+        ours = [*self.labels, *(f"p_{l}" for l in self.labels if self.scores), TRUNCATED, ERROR]
         clash = [c for c in keep if c in ours]
         if clash:
             raise BatchInputError(f"input column(s) {clash} would clash with the prediction columns; "
@@ -85,24 +105,32 @@ class BatchPredictor:
             raise BatchInputError(f"{where}: missing column(s) {missing}; it has {list(columns)} "
                                   f"(pick the text column with --text-column)")
 
+    @staticmethod
+    def problems(texts: pd.Series) -> np.ndarray:
+        """Per row: "" for a usable text, else why it gets no labels (missing, not a string, blank)."""
+        problems = np.full(len(texts), "", dtype=object)
+        for i, t in enumerate(texts):
+            if t is None or (isinstance(t, float) and np.isnan(t)) or t is pd.NA:
+                problems[i] = "missing text"
+            elif not isinstance(t, str):
+                problems[i] = f"text is a {type(t).__name__}, not a string"
+            elif is_blank(t):
+                problems[i] = "empty text"
+        return problems
+
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         self.check_columns(batch.columns)
         texts = batch[self.text_column]
-        problems = np.full(len(batch), "", dtype=object)
-        is_str = texts.map(lambda t: isinstance(t, str)).to_numpy(dtype=bool)
-        missing = texts.isna().to_numpy()
-        problems[missing] = "missing text"
-        problems[~missing & ~is_str] = [f"text is a {type(t).__name__}, not a string"
-                                        for t in texts[~missing & ~is_str]]
-        blank = np.zeros(len(batch), dtype=bool)
-        blank[is_str] = texts[is_str].str.strip().eq("").to_numpy()
-        problems[blank] = "empty text"
+        problems = self.problems(texts)
         good = problems == ""
         out = batch[list(batch.columns) if self.keep is None else self.keep].reset_index(drop=True).copy()
         proba = np.full((len(batch), len(self.labels)), np.nan)
         decided = np.zeros((len(batch), len(self.labels)), dtype=np.int8)
+        truncated = np.zeros(len(batch), dtype=bool)
         if good.any():
-            proba[good] = self.predictor.predict_proba(texts[good].tolist())
+            limited = [limit_text(t, self.max_chars) for t in texts[good]]
+            truncated[good] = [cut for _, cut in limited]
+            proba[good] = self.predictor.predict_proba([t for t, _ in limited])
             decided[good] = self.predictor.decide(proba[good])
         for j, label in enumerate(self.labels):
             out[label] = pd.array(np.where(good, decided[:, j], 0), dtype="Int8")
@@ -110,6 +138,7 @@ class BatchPredictor:
         if self.scores:
             for j, label in enumerate(self.labels):
                 out[f"p_{label}"] = proba[:, j].astype(np.float32)
+        out[TRUNCATED] = truncated
         out[ERROR] = problems.astype(str)
         return out
 
@@ -143,7 +172,8 @@ def estimate_rows(path: Path, fmt: str) -> int:
 
 
 def iter_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The input, `chunk_rows` rows at a time (CSV values read as strings, nothing guessed as NaN)."""
+    """The input, `chunk_rows` rows at a time (CSV values read as strings, nothing guessed as NaN, blank
+    lines kept as rows)."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -151,7 +181,8 @@ def iter_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]
             yield batch.to_pandas()
         return
     try:
-        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8")
+        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8",
+                             skip_blank_lines=False)        # a blank line is a row (reported), not dropped
         with reader:
             yield from reader
     except UnicodeDecodeError:
@@ -217,50 +248,159 @@ def pick_backend(run: str | Path, backend: str = "auto") -> str:
     return "torch" if kind == "transformer" else "native"
 
 
+# --- one job per output ------------------------------------------------------------------------------------
+def _lock_info(fd: int) -> dict:
+    """What a lock file says about the job that holds (or held) it; {} when empty or unreadable."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return json.loads(os.read(fd, 4096).decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _holder(info: dict) -> str:
+    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started {info.get('started', '?')}"
+            if info else "a job that left no details")
+
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[dict]:
+    """Hold `OUTPUT.lock` (an flock, so a dead job's lock frees itself) while a job writes `output`.
+
+    Yields what a job that died while holding it left in the file ({} when there was none). A second job
+    gets an OutputLockError naming the holder. The file is removed on exit.
+    """
+    lock = output.with_name(output.name + ".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = _lock_info(fd)
+                os.close(fd)
+                raise OutputLockError(f"{output}: another job ({_holder(info)}) is writing it (lock {lock}); "
+                                      "wait for it to finish or write to another --output") from None
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                    break                 # else the holder removed the file just before we locked it: again
+            os.close(fd)
+    except OSError as e:
+        raise OutputLockError(f"{output}: cannot create the lock file {lock} ({e.strerror})") from None
+    previous = _lock_info(fd)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode())
+    try:
+        yield previous
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """Refuse an input that the job would overwrite: the output itself, its errors file or its lock."""
+    for suffix, what in (("", "the output"), (".errors.csv", "the output's errors file"), (".lock", "the lock file")):
+        target = output_path.with_name(output_path.name + suffix)
+        if _same_file(input_path, target):
+            raise BatchInputError(f"{input_path}: the input is also {what} ({target}); write the predictions to "
+                                  "another file (--force does not change this)")
+
+
+def prepare_work(work: Path, output: Path, state: dict, restart: bool, previous: dict) -> int:
+    """Make `OUTPUT.partial/` ready for this job (the caller holds the output's lock); return how many
+    parts of an earlier run it keeps. Half-written files of a job that died are removed."""
+    if work.exists() and not work.is_dir():
+        raise ResumeMismatchError(f"{work} exists but is not a folder; remove it")
+    if work.is_dir() and restart:
+        shutil.rmtree(work)
+    leftovers = [*work.glob(".*.tmp"), *output.parent.glob(f".{glob.escape(output.name)}.*.tmp")]
+    for tmp in leftovers:
+        tmp.unlink(missing_ok=True)
+    parts = sorted(work.glob("part-*.parquet"))
+    if not parts:
+        return 0
+    try:
+        old = json.loads((work / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ResumeMismatchError(f"{work} holds {len(parts)} part(s) but its {STATE_FILE} is missing or unreadable "
+                                  f"({type(e).__name__}); pass --restart to discard them") from None
+    changed = sorted(k for k in state if old.get(k) != state[k])
+    if changed:
+        raise ResumeMismatchError(f"{work} holds parts of an earlier job with other {changed}; "
+                                  "pass --restart to discard them (or remove the folder)")
+    who = (f"a job that stopped without finishing ({_holder(previous)})" if previous
+           else "an interrupted job")
+    log.warning("resuming from %d chunk(s) in %s/ left by %s; pass --restart to discard them", len(parts), work, who)
+    return len(parts)
+
+
+# --- the job -----------------------------------------------------------------------------------------------
 def predict_file(run: str | Path, input_path: str | Path, output_path: str | Path, *, backend: str = "auto",
                  text_column: str = "text", keep: Sequence[str] | None = None, scores: bool = False,
                  chunk_rows: int = 10_000, threads: int | None = None, restart: bool = False, force: bool = False,
-                 progress: bool = True, predictor: Predictor | None = None,
+                 progress: bool = True, predictor: Predictor | None = None, max_chars: int = DEFAULT_MAX_CHARS,
                  on_chunk: Callable[[int], None] | None = None) -> BatchSummary:
     """Predict every row of `input_path` into `output_path` (see the module doc). Resumable."""
-    from tqdm import tqdm
-
     input_path, output_path = Path(input_path), Path(output_path)
     in_fmt, out_fmt = file_format(input_path), file_format(output_path)
     if not input_path.is_file():
         raise BatchInputError(f"{input_path}: file not found")
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    if output_path.exists() and not force:
-        raise FileExistsError(f"{output_path} exists; pass --force to replace it")
-    backend = pick_backend(run, backend) if predictor is None else backend
-    if predictor is None:
-        from .backends import load_backend
+    check_paths(input_path, output_path)
+    with output_lock(output_path) as previous:
+        if output_path.exists() and not force:
+            raise FileExistsError(f"{output_path} exists; pass --force to replace it")
+        backend = pick_backend(run, backend) if predictor is None else backend
+        if predictor is None:
+            from .backends import load_backend
 
-        predictor = load_backend(run, backend, threads=threads, auto_export=False)
-    step = BatchPredictor(predictor, text_column, keep, scores)
-    work = output_path.with_name(output_path.name + ".partial")
-    state = {"input": str(input_path.resolve()), "input_sha256": file_sha256(input_path),
-             "model": model_fingerprint(run), "backend": backend, "chunk_rows": chunk_rows,
-             "text_column": text_column, "keep": step.keep, "scores": scores}
-    if work.is_dir() and restart:
+            predictor = load_backend(run, backend, threads=threads, auto_export=False)
+        step = BatchPredictor(predictor, text_column, keep, scores, max_chars)
+        work = output_path.with_name(output_path.name + ".partial")
+        state = {"input": str(input_path.resolve()), "input_sha256": file_sha256(input_path),
+                 "model": model_fingerprint(run), "backend": backend, "chunk_rows": chunk_rows,
+                 "text_column": text_column, "keep": step.keep, "scores": scores, "max_chars": step.max_chars}
+        prepare_work(work, output_path, state, restart, previous)
+        t0 = time.perf_counter()
+        rows, chunks, reused = _predict_chunks(step, input_path, in_fmt, chunk_rows, work, state, progress, on_chunk)
+        bad, errors_file = _join_parts(work, chunks, rows, output_path, out_fmt)
         shutil.rmtree(work)
-    if (work / STATE_FILE).is_file() and any(work.glob("part-*.parquet")):
-        old = json.loads((work / STATE_FILE).read_text(encoding="utf-8"))
-        changed = sorted(k for k in state if old.get(k) != state[k])
-        if changed:
-            raise ResumeMismatchError(f"{work} holds parts of an earlier job with other {changed}; "
-                                      "pass --restart to discard them (or remove the folder)")
-    t0, rows, reused, chunks = time.perf_counter(), 0, 0, 0
-    bar = tqdm(total=estimate_rows(input_path, in_fmt), unit="rows", unit_scale=True, desc="predict",
+    seconds = time.perf_counter() - t0
+    summary = BatchSummary(str(output_path), rows, bad, chunks, reused, round(seconds, 2),
+                           round(rows / max(seconds, 1e-9), 1), round(peak_rss_mib(), 1), backend,
+                           str(errors_file) if errors_file else None)
+    log.info("predicted %s", summary)
+    return summary
+
+
+def _predict_chunks(step: BatchPredictor, input_path: Path, fmt: str, chunk_rows: int, work: Path, state: dict,
+                    progress: bool, on_chunk: Callable[[int], None] | None) -> tuple[int, int, int]:
+    """Predict each chunk not yet in `work` into its part; return (rows, chunks, chunks reused)."""
+    from tqdm import tqdm
+
+    rows, reused, chunks = 0, 0, 0
+    bar = tqdm(total=estimate_rows(input_path, fmt), unit="rows", unit_scale=True, desc="predict",
                disable=not progress, dynamic_ncols=True, smoothing=0.1)
     try:
-        for i, chunk in enumerate(iter_chunks(input_path, in_fmt, chunk_rows)):
+        for i, chunk in enumerate(iter_chunks(input_path, fmt, chunk_rows)):
             part = work / f"part-{i:06d}.parquet"
             if i == 0:
                 step.check_columns(chunk.columns, str(input_path))
                 columns = step.output_columns(chunk.columns)
-            if i == 0:
                 write_json_atomic(work / STATE_FILE, state)      # once the input's columns are known good
             if part.is_file():
                 reused += 1
@@ -278,26 +418,23 @@ def predict_file(run: str | Path, input_path: str | Path, output_path: str | Pat
         bar.close()
     if chunks == 0:
         raise BatchInputError(f"{input_path}: no rows")
-    bad, errors_file = _join_parts(work, chunks, output_path, out_fmt)
-    shutil.rmtree(work)
-    seconds = time.perf_counter() - t0
-    summary = BatchSummary(str(output_path), rows, bad, chunks, reused, round(seconds, 2),
-                           round(rows / max(seconds, 1e-9), 1), round(peak_rss_mib(), 1), backend,
-                           str(errors_file) if errors_file else None)
-    log.info("predicted %s", summary)
-    return summary
+    return rows, chunks, reused
 
 
-def _join_parts(work: Path, chunks: int, output: Path, fmt: str) -> tuple[int, Path | None]:
-    """Parts -> OUTPUT (one rename), bad rows -> OUTPUT.errors.csv; one part in memory at a time."""
+def _join_parts(work: Path, chunks: int, rows: int, output: Path, fmt: str) -> tuple[int, Path | None]:
+    """Parts -> OUTPUT (one rename), bad rows -> OUTPUT.errors.csv; one part in memory at a time.
+
+    Refuses (nothing installed) when the parts do not hold exactly the `rows` rows read from the input."""
     import pyarrow.parquet as pq
 
     bad_rows: list[pd.DataFrame] = []
+    written = 0
     with atomic_path(output) as tmp:
         writer = None
         for i in range(chunks):
             table = pq.read_table(work / f"part-{i:06d}.parquet")
             frame = table.to_pandas()
+            written += len(frame)
             errs = frame[frame[ERROR] != ""]
             if len(errs):
                 bad_rows.append(errs[[ROW, ERROR]])
@@ -309,6 +446,9 @@ def _join_parts(work: Path, chunks: int, output: Path, fmt: str) -> tuple[int, P
                 writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
         if writer is not None:
             writer.close()
+        if written != rows:
+            raise ResumeMismatchError(f"{work}: the parts hold {written} rows but the input has {rows}; "
+                                      "pass --restart to predict it again")
     errors_file = output.with_name(output.name + ".errors.csv")
     if bad_rows:
         write_csv_atomic(errors_file, pd.concat(bad_rows, ignore_index=True))
@@ -329,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep", nargs="*", default=None, help="input columns to copy (default: all)")
     ap.add_argument("--scores", action="store_true", help="also write p_<label> probabilities")
     ap.add_argument("--chunk-rows", type=int, default=10_000, help="rows per chunk (memory, resume granularity)")
+    ap.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+                    help="longer texts are cut (as the service cuts them); the truncated column says so")
     ap.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     ap.add_argument("--restart", action="store_true", help="discard parts of an interrupted job")
     ap.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -336,18 +478,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--summary", type=Path, help="also write the job's numbers (rows/s, peak memory) as JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .backends import MissingInstallError
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # killed: lock removed
     try:
         s = predict_file(args.run, args.input, args.output, backend=args.backend, text_column=args.text_column,
                          keep=args.keep, scores=args.scores, chunk_rows=args.chunk_rows, threads=args.threads,
-                         restart=args.restart, force=args.force, progress=not args.no_progress)
-    except (BatchInputError, ResumeMismatchError, StaleExportError, FileExistsError, FileNotFoundError,
-            ValueError) as e:
+                         restart=args.restart, force=args.force, progress=not args.no_progress,
+                         max_chars=args.max_chars)
+    except (BatchInputError, ResumeMismatchError, OutputLockError, StaleExportError, ModelFolderError,
+            MissingInstallError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: the chunks written so far are kept in {args.output}.partial/; run the same "
               "command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_term)
     print(f"wrote {s.output}: {s.rows} rows in {s.seconds:.1f}s ({s.rows_per_s:.0f} rows/s, backend {s.backend}, "
           f"peak memory {s.peak_rss_mib:.0f} MiB" + (f", {s.chunks_reused} chunks resumed" if s.chunks_reused else "")
           + ")")
@@ -357,3 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary:
         write_json_atomic(args.summary, asdict(s))
     return 0
+
+
+def _terminate(signum: int, _frame) -> None:
+    """SIGTERM as Ctrl-C: the parts written so far are kept and the lock is removed on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")

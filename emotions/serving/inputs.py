@@ -7,6 +7,7 @@ import unicodedata
 from .onnx_predictor import clean_unicode
 
 _BLANK_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
+DEFAULT_MAX_CHARS = 2000              # longer texts are cut (the service and the batch job alike)
 EMPTY_AFTER_PREPROCESSING = ("the text is empty after preprocessing (no words the model reads, e.g. only "
                              "punctuation): the labels are the model's guess for an empty text")
 
@@ -30,23 +31,61 @@ def message(error: dict) -> str:
     return str(error.get("msg", ""))
 
 
+class BodyTooLarge(Exception):
+    """Raised into the app by `BodySizeLimit` when a streamed body goes over the limit."""
+
+
 class BodySizeLimit:
-    """ASGI middleware: 413 for a request whose Content-Length is over `max_bytes`."""
+    """ASGI middleware: 413 for a request body over `max_bytes`.
+
+    A declared Content-Length over the limit is refused before the body is read. A body without one
+    (Transfer-Encoding: chunked) or longer than declared is counted as it arrives: once over the limit
+    the app stops receiving it, whatever it answered is dropped, and the client gets the 413.
+    """
 
     def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = int(max_bytes)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            size = dict(scope.get("headers") or ()).get(b"content-length", b"")
-            if size.isdigit() and int(size) > self.max_bytes:
-                from fastapi.responses import JSONResponse
-                response = JSONResponse({"detail": f"request body of {int(size)} bytes is over the limit of "
-                                                   f"{self.max_bytes} bytes"}, status_code=413)
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if size.isdigit() and int(size) > self.max_bytes:
+            await self._refuse(scope, receive, send, f"request body of {int(size)} bytes")
+            return
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counting_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body") or b"")
+                if state["received"] > self.max_bytes:
+                    state["over"] = True
+                    raise BodyTooLarge(state["received"])
+            return message
+
+        async def guarded_send(message):
+            if state["over"]:                     # the app's answer to a cut body: replaced by the 413
                 return
-        await self.app(scope, receive, send)
+            state["started"] |= message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:                         # noqa: BLE001 - whatever reading a cut body raised
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await self._refuse(scope, receive, send, f"streamed request body of more than {self.max_bytes} bytes")
+
+    async def _refuse(self, scope, receive, send, what: str) -> None:
+        from fastapi.responses import JSONResponse
+
+        response = JSONResponse({"detail": f"{what} is over the limit of {self.max_bytes} bytes"}, status_code=413,
+                                headers={"connection": "close"})
+        await response(scope, receive, send)
 
 
 def undecodable_body(error: UnicodeDecodeError) -> dict:

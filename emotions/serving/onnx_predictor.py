@@ -18,12 +18,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core.io import file_sha256
-from ..models.base import MODEL_CARD, Predictor, read_model_card
+from ..models.base import Predictor
+from .model_folder import (EXPORT_DIRNAME, MODEL_CARD, ModelFolderError, file_record, model_files, read_card,
+                           read_manifest, verify_manifest)
 
 log = logging.getLogger(__name__)
 
-EXPORT_DIRNAME = "export"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -37,6 +37,10 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 class ExportMissingError(FileNotFoundError):
     """The model has no (complete) ONNX export yet."""
+
+
+class IncompleteExportError(ExportMissingError):
+    """The export folder exists but lacks a file the backend needs (named in the message)."""
 
 
 class StaleExportError(RuntimeError):
@@ -71,20 +75,28 @@ def locate(path: str | Path) -> ModelPaths:
                             f"(with {MODEL_CARD})")
 
 
-def weights_fingerprint(model_dir: str | Path) -> str:
-    """sha256 over the model folder's files except the card (thresholds) and any export folder."""
+def model_file_hashes(model_dir: str | Path) -> dict[str, dict]:
+    """{relative path: {"sha256", "bytes"}} of the model folder's files (see `model_folder.model_files`)."""
+    model_dir = Path(model_dir)
+    return {str(f.relative_to(model_dir)): file_record(f) for f in model_files(model_dir)}
+
+
+def weights_fingerprint(model_dir: str | Path, hashes: dict[str, dict] | None = None) -> str:
+    """sha256 over the model folder's files except the card (thresholds), its manifest and any export folder."""
     import hashlib
 
-    model_dir = Path(model_dir)
     h = hashlib.sha256()
-    for f in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        rel = f.relative_to(model_dir)
-        if (rel.parts == (MODEL_CARD,) or rel.parts[0] == EXPORT_DIRNAME
-                or any(part.startswith(".") for part in rel.parts)):
-            continue
-        h.update(str(rel).encode())
-        h.update(file_sha256(f).encode())
+    for rel, record in (model_file_hashes(model_dir) if hashes is None else hashes).items():
+        h.update(rel.encode())
+        h.update(record["sha256"].encode())
     return h.hexdigest()
+
+
+def _changed_files(recorded: dict[str, dict], now: dict[str, dict]) -> list[str]:
+    """What differs between the model files recorded at export time and those there now."""
+    out = [f"{rel} changed" for rel in recorded if rel in now and now[rel]["sha256"] != recorded[rel]["sha256"]]
+    out += [f"{rel} missing" for rel in recorded if rel not in now]
+    return out + [f"{rel} is new" for rel in now if rel not in recorded]
 
 
 def clean_unicode(text: str) -> str:
@@ -126,6 +138,68 @@ def load_tokenizer(export_dir: Path, meta: dict):
     return tok
 
 
+def _says_no_int8(meta_file: Path) -> bool:
+    try:
+        return json.loads(meta_file.read_text(encoding="utf-8")).get("int8") is False
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _remake(paths: ModelPaths) -> str:
+    return f"re-export with `python -m emotions.export_onnx {paths.run_dir or paths.model_dir} --force` (full install)"
+
+
+def check_export(paths: ModelPaths, backend: str, check_fingerprint: bool = True) -> dict:
+    """Check the files `backend` serves from the export and return its metadata.
+
+    Raises ExportMissingError (no export folder), IncompleteExportError (a file missing: named),
+    ModelFolderError (a file truncated or altered since the export: named; or unreadable metadata) and
+    StaleExportError (other labels or weights than the model folder holds now).
+    """
+    export = paths.export_dir
+    onnx_name = INT8_FILE if backend == "onnx-int8" else FP32_FILE
+    if not export.is_dir():
+        raise ExportMissingError(f"no ONNX export at {export}; make it with `python -m emotions.export_onnx "
+                                 f"{paths.run_dir or paths.model_dir}` (full install)")
+    needed = [onnx_name, TOKENIZER_FILE, META_FILE]
+    manifest = read_manifest(export)
+    no_int8 = (f"the ONNX export in {export} has no {INT8_FILE} (it was exported with --no-int8): serve it with "
+               f"--backend onnx, or {_remake(paths)} without --no-int8")
+    if manifest is not None:
+        if onnx_name == INT8_FILE and INT8_FILE not in manifest["files"]:
+            raise IncompleteExportError(no_int8)
+        missing = [n for n in needed if n in manifest["files"] and not (export / n).is_file()]
+        if missing:
+            raise IncompleteExportError(f"{export / missing[0]} is missing (listed in {export / 'manifest.json'}); "
+                                        f"{_remake(paths)}")
+        verify_manifest(export, needed, _remake(paths))
+    else:
+        missing = [n for n in needed if not (export / n).is_file()]
+        if missing == [INT8_FILE] and _says_no_int8(export / META_FILE):
+            raise IncompleteExportError(no_int8)
+        if missing:
+            raise IncompleteExportError(f"the ONNX export in {export} is incomplete: {', '.join(missing)} "
+                                        f"missing; {_remake(paths)}")
+    try:
+        meta = json.loads((export / META_FILE).read_text(encoding="utf-8"))
+        int(meta["max_length"]), int(meta["pad_id"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise ModelFolderError(f"{export / META_FILE} is unreadable ({type(e).__name__}: {e}); {_remake(paths)}") \
+            from None
+    card = read_card(paths.model_dir)
+    if list(meta.get("labels", card["labels"])) != list(card["labels"]):
+        raise StaleExportError(f"{export}: exported labels {meta.get('labels')} differ from the "
+                               f"model card's {card['labels']}; re-export with --force")
+    if check_fingerprint and meta.get("weights_fingerprint"):
+        now = model_file_hashes(paths.model_dir)
+        if weights_fingerprint(paths.model_dir, now) != meta["weights_fingerprint"]:
+            changed = _changed_files((manifest or {}).get("model_files") or {}, now) if manifest else []
+            what = f" ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})" if changed else ""
+            raise StaleExportError(f"{export} was exported from other weights than {paths.model_dir} now "
+                                   f"holds{what}; {_remake(paths)}")
+    return meta
+
+
 class OnnxPredictor(Predictor):
     """Exported transformer through onnxruntime: tokenizer + ONNX graph that outputs probabilities."""
 
@@ -153,34 +227,24 @@ class OnnxPredictor(Predictor):
              batch_size: int = 16, check_fingerprint: bool = True, spinning: bool = False) -> "OnnxPredictor":
         """Load the export of a run/model folder. `backend`: "onnx" (fp32) or "onnx-int8".
 
-        `batch_size`: texts per onnxruntime call (length-sorted); on CPU, 4-32 short texts per call
-        ran fastest for e5-small int8 (128 was ~1.5x slower). `threads`: intra-op threads.
+        The files it serves are checked first (`check_export`). `batch_size`: texts per onnxruntime call
+        (length-sorted); on CPU, 4-32 short texts per call ran fastest for e5-small int8 (128 was ~1.5x
+        slower). `threads`: intra-op threads.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         paths = locate(path)
-        card = read_model_card(paths.model_dir)
+        card = read_card(paths.model_dir)
+        meta = check_export(paths, backend, check_fingerprint)
         onnx_file = paths.export_dir / (INT8_FILE if backend == "onnx-int8" else FP32_FILE)
-        meta_file = paths.export_dir / META_FILE
-        if not (onnx_file.is_file() and meta_file.is_file() and (paths.export_dir / TOKENIZER_FILE).is_file()):
-            raise ExportMissingError(f"no complete ONNX export at {paths.export_dir} (missing {onnx_file.name}, "
-                                     f"{META_FILE} or {TOKENIZER_FILE}); make it with `python -m emotions.export_onnx "
-                                     f"{paths.run_dir or paths.model_dir}` (full install)")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if list(meta.get("labels", card["labels"])) != list(card["labels"]):
-            raise StaleExportError(f"{paths.export_dir}: exported labels {meta.get('labels')} differ from the "
-                                   f"model card's {card['labels']}; re-export with --force")
-        if check_fingerprint and meta.get("weights_fingerprint"):
-            now = weights_fingerprint(paths.model_dir)
-            if now != meta["weights_fingerprint"]:
-                raise StaleExportError(f"{paths.export_dir} was exported from other weights than "
-                                       f"{paths.model_dir} now holds; re-export with "
-                                       f"`python -m emotions.export_onnx {paths.run_dir or paths.model_dir} --force`")
         import onnxruntime as ort             # after the checks: a missing export fails without loading it
 
         session = ort.InferenceSession(str(onnx_file), session_options(threads, spinning),
                                        providers=["CPUExecutionProvider"])
         tok = load_tokenizer(paths.export_dir, meta)
+        if backend == "onnx-int8" and (meta.get("quantization") or {}).get("mode", "dynamic") == "dynamic":
+            log.warning("%s quantises activations per batch (dynamic int8): a text's labels can change with the "
+                        "texts batched with it; %s for static int8", onnx_file, _remake(paths))
         log.info("loaded %s (%s, %.1f MB)", onnx_file, backend, onnx_file.stat().st_size / 1e6)
         return cls(session, tok, meta, kind=card["kind"], backend=backend, batch_size=batch_size,
                    paths=paths, **Predictor.card_kwargs(card))

@@ -15,6 +15,7 @@ from .onnx_predictor import ModelPaths, OnnxPredictor
 log = logging.getLogger(__name__)
 
 PARITY_FRAMES = ("data/holdout.csv", "data/tune.csv", "data/valid.csv", "data/test.csv")
+CALIBRATION_FRAMES = ("data/train.csv", "data/train_aug.csv")       # training texts: never the parity frame
 # used when the run has no data frame (a bare model folder): a few mixed texts
 FALLBACK_TEXTS = [
     "я так рад тебя видеть", "это просто ужасно, я в ярости", "мне страшно идти туда одной",
@@ -43,8 +44,37 @@ def parity_frame(paths: ModelPaths, frame: str | Path | None, n: int, seed: int 
     return pd.DataFrame({"text": FALLBACK_TEXTS}), "built-in texts"
 
 
-def compare(torch_pred, onnx_preds: dict[str, OnnxPredictor], df: pd.DataFrame) -> dict:
-    """Probabilities and decisions of each ONNX predictor vs the torch predictor on `df`."""
+def calibration_texts(paths: ModelPaths, frame: str | Path | None, n: int, seed: int = 0) -> tuple[list[str], str]:
+    """Raw texts that calibrate static int8: `frame`, else the run's training CSV, else the built-in texts."""
+    candidates = [Path(frame)] if frame else ([paths.run_dir / f for f in CALIBRATION_FRAMES] if paths.run_dir else [])
+    for path in candidates:
+        if path.is_file():
+            df = pd.read_csv(path, keep_default_na=False, dtype=str)
+            if "text" not in df.columns:
+                raise ValueError(f"calibration frame {path} has no 'text' column")
+            texts = df["text"][df["text"].str.strip() != ""]
+            if n and len(texts) > n:
+                texts = texts.sample(n=n, random_state=seed).sort_index()
+            return texts.tolist(), str(path)
+        if frame:
+            raise FileNotFoundError(f"calibration frame {path} not found")
+    log.warning("no training frame found for %s; calibrating int8 on %d built-in texts (pass --calibration CSV "
+                "for better int8 accuracy)", paths.model_dir, len(FALLBACK_TEXTS))
+    return list(FALLBACK_TEXTS), "built-in texts"
+
+
+def batch_invariance(pred: OnnxPredictor, clean: list[str], batched: np.ndarray) -> dict:
+    """How far each text's answer moves with its batch-mates: alone vs in the length-sorted batches of
+    `batched` (the probabilities already computed for `clean`)."""
+    alone = np.vstack([pred.predict_proba_clean([t]) for t in clean]) if clean else batched[:0]
+    changed = (pred.decide(alone) != pred.decide(batched[:len(clean)])).any(axis=1)
+    return {"n_texts": len(clean), "max_abs_diff_alone_vs_batched": float(np.abs(alone - batched[:len(clean)]).max())
+            if len(clean) else 0.0, "texts_with_other_labels": int(changed.sum())}
+
+
+def compare(torch_pred, onnx_preds: dict[str, OnnxPredictor], df: pd.DataFrame, n_alone: int = 300) -> dict:
+    """Probabilities and decisions of each ONNX predictor vs the torch predictor on `df`, and how much
+    each answer depends on its batch (`batch_invariance` on the first `n_alone` texts)."""
     texts = df["text"].astype(str).tolist()
     clean = torch_pred.preprocess(texts)
     t0 = time.perf_counter()
@@ -73,6 +103,8 @@ def compare(torch_pred, onnx_preds: dict[str, OnnxPredictor], df: pd.DataFrame) 
             "label_agreement": float((d == d_ref).mean()) if d.size else 1.0,
             "weighted_f1_vs_torch": weighted_f1(d_ref, d) if len(d) else 1.0,
             "seconds": round(secs, 3),
+            "texts_per_s": round(len(clean) / max(secs, 1e-9), 1),
+            "batch_invariance": batch_invariance(pred, clean[:n_alone], p),
         }
         if y_true is not None:
             out["weighted_f1_vs_labels"][name] = weighted_f1(y_true, d)

@@ -37,13 +37,13 @@ import numpy as np
 from .. import __version__
 from ..models.base import Predictor
 from .backends import BACKENDS, backend_label, load_backend
-from .inputs import EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text, undecodable_body
+from .inputs import (DEFAULT_MAX_CHARS, EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text,
+                     undecodable_body)
 from .inputs import message as _message
 from .onnx_predictor import clean_unicode, locate
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CHARS = 2000
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
 

@@ -6,7 +6,7 @@ the batches (optimiser steps per epoch divide by the number of processes), the t
 between the processes and gathered back so each is scored exactly once, and only the main process
 writes files. The learning rate follows `lr_scaling` (none | linear | sqrt in the number of processes).
 
-Speed: length-bucketed dynamic padding, bf16 autocast on CUDA, fused AdamW (see optim.py),
+Speed: length-bucketed dynamic padding, bf16 autocast (CUDA, or a CPU with native bf16), fused AdamW (see optim.py),
 no per-step host-device syncs (the running loss stays on the device and is read only every
 `log_every` steps), DataLoader workers with pinned memory on CUDA.
 """
@@ -97,13 +97,20 @@ class TrainResult:
         return d
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): autocast to bf16 is then faster, not slower."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
 def mixed_precision_for(precision: str) -> str:
-    """Resolve 'auto': bf16 on a CUDA device that supports it, otherwise full precision."""
+    """Resolve 'auto': bf16 on a CUDA device that supports it, or on a CPU with native bf16 (the quality check:
+    benchmarks/results/population_levers_quick.md), otherwise full precision."""
     if precision != "auto":
         return precision
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cpu_bf16_supported() else "no"
 
 
 def make_accelerator(precision: str = "auto", grad_accum: int = 1, pin_memory: bool = False):
