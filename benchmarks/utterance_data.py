@@ -6,7 +6,8 @@ Near copies are counted with leak control's own rule and defaults (emotions.data
 >= 0.50 and length ratio >= 0.6), each written row against the competition's test texts, the valid texts and the
 other part (training writers vs evaluation writers). The pipeline drops every such row from training (02_extend's
 report: `dropped_near_copies_by_part`); this script shows how many and a few examples, so the rule's cost on
-short generic phrases is visible. Its threshold is never loosened to keep more.
+short generic phrases is visible. Its threshold is never loosened to keep more. Last, the population rule
+(emotions.data.populations) on the test file, and its recall on the evaluation writers' utterances.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from emotions.core import paths
 from emotions.core.io import write_text_atomic
 from emotions.data.labels import CRYPTONITE_LABELS
 from emotions.data.leaks import LEAK_DEFAULTS, near_copy_mask
+from emotions.data.populations import population_view
 from emotions.data.utterances import WRITER_COLUMN, load_utterances
 from emotions.evaluation.report import markdown_table
 
@@ -65,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             n, examples = near_copies(texts, protected)
             shown = "; ".join(f"«{a}» / «{b}» / {s}" for a, b, s in examples[:3])
             lines.append(f"| {name} ({len(texts)}) | {what} | {n} | {n / len(texts):.1%} | {shown} |")
+    view = population_view(test, valid, train["text"], seed=42, check_texts=evaluation["text"])
+    r = view.report
+    lines += ["", "## The population rule on the test file (emotions.data.populations, seed 42)", "",
+              f"- {r['rule']}: {r['counts']['comment']} comment rows, {r['counts']['utterance']} utterance rows "
+              f"({r['shares']['utterance']:.1%} of {r['rows']}); {r['seeds']} seeds from step 1",
+              f"- valid rows it calls utterances (out of fold): {r['comment_false_positive_rate']:.1%}",
+              f"- evaluation utterances (eval/, never seen by the rule) it calls utterances: "
+              f"{r['check_utterance_share']:.1%}"]
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

@@ -30,6 +30,9 @@ FILES = [
     "cedr/train.csv", "cedr/test.csv",
     "goemotions-en/ekman_train.tsv", "goemotions-en/original_train.tsv",
     "emotions-en/emotions.csv",
+    *(f"utterances/train/{name}.csv" for name in ("anger", "disgust", "fear", "joy_surprise", "neutral_mixed",
+                                                  "sadness")),
+    "utterances/eval/writer_e1.csv", "utterances/eval/writer_e2.csv",
 ]
 
 

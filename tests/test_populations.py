@@ -27,8 +27,10 @@ def utterances(n: int, offset: int = 0) -> list[str]:
 
 def test_the_rule_finds_the_utterance_population():
     test = comments(60, 1000) + utterances(40)
-    view = population_view(test, comments(120), utterances(80, 500), seed=0)
+    view = population_view(test, comments(120), utterances(80, 500), seed=0,
+                           check_texts=utterances(10, 900) + comments(10, 900))
     got = view.population
+    assert view.report["check_utterance_share"] == pytest.approx(0.5, abs=0.1)
     assert (got[:60] == "comment").mean() >= 0.9 and (got[60:] == "utterance").mean() >= 0.9
     assert view.report["counts"]["comment"] + view.report["counts"]["utterance"] == 100
     assert 0 <= view.report["comment_false_positive_rate"] <= 0.1

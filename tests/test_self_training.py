@@ -165,8 +165,8 @@ def test_run_config_pseudo_labels_test_texts_and_never_holdout(monkeypatch, tmp_
     monkeypatch.setattr(steps, "train_model", spy_train_model)
     cfg = load_config("cryptonite", "default", ["train.model=baseline", "train.self_training.rounds=1",
                                                 "train.self_training.confidence=0.6", "evaluate.asr=false"])
-    parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42)
-    assert {"test", "holdout"} <= set(parts)
+    parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42, cfg["extend"]["splits"])
+    assert {"test", "holdout", "tune_utterances"} <= set(parts)
     res = steps.run_config(cfg, DEMO_DATA_DIR, tmp_path / "model", parts=parts, cache_dir=tmp_path / "cache")
     test, holdout = set(parts["test"]["text"]), set(parts["holdout"]["text"]) | set(parts["tune"]["text"])
     assert seen_unlabelled == [parts["test"]["text"].tolist()]

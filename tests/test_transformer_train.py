@@ -191,3 +191,11 @@ def test_cli_trains_from_csv(data, tmp_path):
     assert T.main(["--train", str(tmp_path / "train.csv"), "--tune", str(tmp_path / "tune.csv"),
                    "--params", params, "--out", str(tmp_path / "model")]) == 0
     assert read_model_card(tmp_path / "model")["kind"] == "transformer"
+
+
+def test_bf16_training_predicts_in_fp32_like_the_saved_model(data, tmp_path):
+    """After bf16-autocast training the in-process model answers like the loaded one (no autocast left behind)."""
+    model = train_model("transformer", data[0].iloc[:64], data[1].iloc[:32], CRYPTONITE,
+                        {**FAST, "epochs": 1, "precision": "bf16"}, tmp_path)
+    texts = data[1]["text"].tolist()[:32]
+    assert np.allclose(model.predict_proba(texts), load_predictor(tmp_path).predict_proba(texts), atol=1e-5)

@@ -78,7 +78,7 @@ def _tiny_run(out: Path) -> None:
                                                "extend.sources.goemotions_en.max_rows=50",
                                                "augment.enabled=true", "augment.methods.backtranslation.enabled=false",
                                                "augment.methods.synonyms.enabled=false"])
-    parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42)
+    parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42, cfg["extend"]["splits"])
     parts["train"] = parts["train"].head(120)
     res = steps.run_config(cfg, DEMO_DATA_DIR, out / "model", parts=parts, cache_dir=out / "cache")
     for name, df in res["parts"].items():

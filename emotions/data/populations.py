@@ -62,8 +62,10 @@ def _out_of_fold(texts: list[str], y: np.ndarray, seed: int) -> np.ndarray:
 
 
 def population_view(test_texts: Sequence[str], comment_texts: Sequence[str], utterance_texts: Sequence[str],
-                    seed: int = 0) -> PopulationView:
-    """Each test text's population by the two-step rule above (texts are normalised like the test first)."""
+                    seed: int = 0, check_texts: Sequence[str] = ()) -> PopulationView:
+    """Each test text's population by the two-step rule above (texts are normalised like the test first).
+    `check_texts` (known utterances, e.g. the evaluation writers' rows): the report adds the share the rule
+    calls utterances (`check_utterance_share`), its recall on texts it never saw."""
     test = [normalize_asr(str(t)) for t in test_texts]
     comments = [normalize_asr(str(t)) for t in comment_texts]
     utterances = [normalize_asr(str(t)) for t in utterance_texts]
@@ -72,13 +74,17 @@ def population_view(test_texts: Sequence[str], comment_texts: Sequence[str], utt
     positives = seeds + utterances
     texts2, y2 = comments + positives, np.r_[np.zeros(len(comments)), np.ones(len(positives))]
     comment_fp = float((_out_of_fold(texts2, y2, seed)[:len(comments)] >= 0.5).mean())
-    score = _classifier(seed).fit(texts2, y2).predict_proba(test)[:, 1]
+    model = _classifier(seed).fit(texts2, y2)
+    score = model.predict_proba(test)[:, 1]
     population = np.where(score >= 0.5, POPULATIONS[1], POPULATIONS[0])
     counts = {p: int((population == p).sum()) for p in POPULATIONS}
+    check = [normalize_asr(str(t)) for t in check_texts]
     report = {"rows": len(test), "counts": counts, "shares": {p: round(c / max(len(test), 1), 4)
                                                                for p, c in counts.items()},
               "seeds": len(seeds), "written_utterances": len(utterances), "comments": len(comments),
               "comment_false_positive_rate": round(comment_fp, 4),
+              **({"check_utterance_share": round(float((model.predict_proba(check)[:, 1] >= 0.5).mean()), 4)}
+                 if check else {}),
               "rule": f"valid-vs-test seeds at p >= {SEED_PROBABILITY}, then comments vs seeds + written "
                       f"utterances at p >= 0.5"}
     return PopulationView(population, score, report)

@@ -368,7 +368,8 @@ class Trainer:
             best_snap.unlink(missing_ok=True)
         if not has_tune:
             result.best_epoch = len(result.history)
-        self.model = raw_model
+        # without accelerate's autocast wrapper: predictions after training run in fp32, like a loaded model's
+        self.model = acc.unwrap_model(model, keep_fp32_wrapper=False)
         del optimizer, scheduler
         acc.free_memory()
         result.train_seconds = time.perf_counter() - t_start
