@@ -103,7 +103,7 @@ def test_mix(predictors: dict, data_dir: Path, seed: int = 42) -> pd.DataFrame:
         rows[name] = label_mix(predictor.predict(test), view.population, predictor.labels).loc["utterance"]
     labels = next(iter(predictors.values())).labels
     evaluation = load_utterances("eval", utterances_root(data_dir), labels)
-    rows["holdout_utterances (gold)"] = evaluation[labels].mean().assign(rows=len(evaluation))
+    rows["holdout_utterances (gold)"] = pd.concat([evaluation[labels].mean(), pd.Series({"rows": len(evaluation)})])
     return pd.DataFrame(rows).T.round(3)
 
 
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-mix", action="store_true", help="also the label shares on the test's utterance rows")
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"), help="data root (for --test-mix)")
     ap.add_argument("--out", type=Path, help="write OUT.md and OUT.json")
+    ap.add_argument("--note", default="", help="a line put first in OUT.md (e.g. how the runs were made)")
     args = ap.parse_args(argv)
     first = args.runs[0]
     check_same_splits(first, [Path(p) for r in args.runs[1:] for p in str(r).split("+")[:1]])
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         ref = ref if ref is not None else pred
         rows.append(row)
         print(f"{run.name}: " + ", ".join(f"{k} {row[f'{k} wF1']:.4f}" for k in (*SPLITS, "mixed")), flush=True)
-    text = (f"holdout {len(frames['holdout'])} rows, holdout_utterances {len(frames['holdout_utterances'])} rows; "
+    text = (f"{args.note}\n\n" if args.note else "") + (
+            f"holdout {len(frames['holdout'])} rows, holdout_utterances {len(frames['holdout_utterances'])} rows; "
             f"mixed = utterances weighted {UTTERANCE_SHARE:.0%}; Δ vs {first.name}, paired bootstrap "
             f"({args.resamples} resamples); per-class F1 in the order {'/'.join(labels)}\n\n"
             + markdown_table(pd.DataFrame(rows).fillna("")))
