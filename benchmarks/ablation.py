@@ -12,11 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emotions.pipeline.ablation import CONFIGS, run_ablation  # noqa: E402
-from emotions.core.io import write_json_atomic  # noqa: E402
-from emotions.core.paths import CACHE_DIR  # noqa: E402
+from emotions.pipeline.ablation import CONFIGS, run_ablation
+from emotions.core.io import write_json_atomic
+from emotions.core.paths import CACHE_DIR
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,16 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS  # noqa: E402
-from emotions.augment.asr_render import render_asr  # noqa: E402
-from emotions.evaluation.metrics import weighted_f1  # noqa: E402
-from emotions.evaluation.report import markdown_table  # noqa: E402
-from emotions.models import load_predictor, read_model_card  # noqa: E402
-from emotions.models.thresholds import retune_thresholds  # noqa: E402
-from emotions.pipeline.ablation import paired_bootstrap  # noqa: E402
-from emotions.pipeline.run_ensemble import check_same_splits, combine_runs  # noqa: E402
+from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS
+from emotions.augment.asr_render import render_asr
+from emotions.evaluation.metrics import weighted_f1
+from emotions.evaluation.report import markdown_table
+from emotions.models import load_predictor, read_model_card
+from emotions.models.thresholds import retune_thresholds
+from emotions.pipeline.ablation import paired_bootstrap
+from emotions.pipeline.run_ensemble import check_same_splits, combine_runs
 
 
 def load_entry(ref: str):

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS  # noqa: E402
-from emotions.augment.asr_render import ASR_RENDER_DEFAULTS, ASR_RENDER_SEED, render_texts, text_style_stats  # noqa: E402
-from emotions.core.paths import PROJECT_ROOT  # noqa: E402
+from emotions.augment.asr_noise import ASR_NOISE_DEFAULTS
+from emotions.augment.asr_render import ASR_RENDER_DEFAULTS, ASR_RENDER_SEED, render_texts, text_style_stats
+from emotions.core.paths import PROJECT_ROOT
 
 
 def lexicon() -> set[str] | None:

@@ -16,30 +16,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emotions.data.labels import get_task  # noqa: E402
-from emotions.evaluation.metrics import multilabel_report, singlelabel_report  # noqa: E402
-from emotions.pipeline import steps  # noqa: E402
-from emotions.pipeline.config import load_config  # noqa: E402
+from emotions.data.labels import get_task
+from emotions.evaluation.metrics import multilabel_report, singlelabel_report
+from emotions.pipeline import steps
+from emotions.pipeline.config import load_config
 
 SEED = 42
 TASKS = {"twitter": "emotions-en", "cryptonite": "cryptonite", "cedr": "cedr"}
 
 
 def run_task(name: str, data_dir: Path, params: dict, work: Path, img_dir: Path | None) -> dict:
-    """The task's own splits and preprocessing (configs/, profile default), the CNN trained by the stage function."""
+    """The task's own splits and preprocessing (configs/, profile full), the CNN trained by the stage function."""
     if name not in TASKS:
         raise ValueError(f"unknown benchmark task {name!r}; known: {list(TASKS)}")
     spec = get_task(TASKS[name])
-    cfg = load_config(spec.name, "default")
+    cfg = load_config(spec.name, "full")
     parts, _ = steps.split_data(spec.name, data_dir, SEED, cfg["extend"].get("splits"))
     if name != "twitter":
         params = {"embedding": "navec", **params}

@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 SHARED = ROOT.parent / "shared" / "data"
 RUSSIAN_SETS = ["cryptonite/valid.csv", "cryptonite/test_without_answers.csv",
                 "ru-izard-emotions/train.csv", "ru-izard-emotions/val.csv",

@@ -27,8 +27,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 WORDS_FILE = ROOT / "scripts" / "demo_sentences" / "cryptonite.tsv"
 
 
@@ -136,7 +134,7 @@ def main() -> None:
             results.append({"model": str(args.run) if args.run else args.model, **r})
             print(json.dumps(results[-1]), flush=True)
     load = os.getloadavg()
-    print(f"\n| model | rows | input MiB | backend | rows/s | peak RSS MiB |\n|---|---:|---:|---|---:|---:|")
+    print("\n| model | rows | input MiB | backend | rows/s | peak RSS MiB |\n|---|---:|---:|---|---:|---:|")
     for r in results:
         print(f"| {r['model']} | {r['rows']:,} | {r['input_mib']} | {r['backend']} | {r['rows_per_s']:,.0f} | "
               f"{r['peak_rss_mib']:,.0f} |")

@@ -27,9 +27,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotions.serving.onnx_predictor import FP32_FILE, INT8_FILE, locate  # noqa: E402
+from emotions.serving.onnx_predictor import FP32_FILE, INT8_FILE, locate
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cryptonite" / "valid.csv"
 BACKENDS = ("torch", "onnx", "onnx-int8")

@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from emotions.core.io import write_json_atomic  # noqa: E402
-from emotions.models.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
-from emotions.models.nn.losses import MultilabelLoss  # noqa: E402
-from emotions.models.nn.optim import build_optimizer, param_groups  # noqa: E402
+from emotions.core.io import write_json_atomic
+from emotions.models.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig
+from emotions.models.nn.losses import MultilabelLoss
+from emotions.models.nn.optim import build_optimizer, param_groups
 
 E5_SMALL_SHAPE = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
                       intermediate_size=1536, max_position_embeddings=512, pad_token_id=1)

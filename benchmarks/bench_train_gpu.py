@@ -32,19 +32,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from emotions.core.io import write_json_atomic  # noqa: E402
-from emotions.data.labels import CRYPTONITE_LABELS  # noqa: E402
-from emotions.models.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset  # noqa: E402
-from emotions.models.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig  # noqa: E402
-from emotions.models.nn.losses import MultilabelLoss  # noqa: E402
-from emotions.models.nn.optim import build_optimizer, param_groups  # noqa: E402
+from emotions.core.io import write_json_atomic
+from emotions.data.labels import CRYPTONITE_LABELS
+from emotions.models.nn.data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
+from emotions.models.nn.heads import ClassificationHead, EmotionClassifier, HeadConfig
+from emotions.models.nn.losses import MultilabelLoss
+from emotions.models.nn.optim import build_optimizer, param_groups
 
 LABELS = CRYPTONITE_LABELS
 _PUNCT = re.compile(r"[^\w\s]|_")

@@ -32,17 +32,14 @@ import argparse
 import csv
 import hashlib
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emotions.data.readers import load_cryptonite, load_izard  # noqa: E402
-from emotions.data.leaks import (DEFAULT_MIN_LENGTH_RATIO, DEFAULT_NEAR_COPY_THRESHOLD,  # noqa: E402
+from emotions.data.readers import load_cryptonite, load_izard
+from emotions.data.leaks import (DEFAULT_MIN_LENGTH_RATIO, DEFAULT_NEAR_COPY_THRESHOLD,
                             match_key, nearest_protected)
 
 PAIRS_FILE = Path(__file__).with_name("leak_pairs_labelled.tsv")

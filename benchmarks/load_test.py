@@ -28,10 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_serve import load_texts, pin_cores, server  # noqa: E402
+from bench_serve import load_texts, pin_cores, server
 
 ODD_TEXTS = [
     "\ud800 lone surrogate", "zero\u200bwidth\u200d\ufeff", "\u202eRTL override \u05e9\u05dc\u05d5\u05dd", "😂🤬👍🏽👨‍👩‍👧",

@@ -5,7 +5,7 @@
 
 Each experiment is the `gpu` profile (configs/profiles/gpu.yaml: the recipe lives there, not here)
 plus a few `-p`-style overrides, run through the pipeline's own stage functions
-(emotions.pipeline.steps: the task's splits, leak-controlled extension, training with early stopping
+(emotions.pipeline.stages: the task's splits, leak-controlled extension, training with early stopping
 and per-class thresholds on `tune`, the score on the disjoint `holdout`), i.e. what
 `run_all.py --profile gpu -p ...` computes. `--smoke` runs 64 rows per split, one epoch, on CPU to
 check the script. Experiments run in the order given and stop once `--budget-s` is spent.
@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emotions.pipeline import steps  # noqa: E402
-from emotions.pipeline.config import load_config  # noqa: E402
-from emotions.pipeline.stage import setup_logging  # noqa: E402
+from emotions.pipeline import stages, steps
+from emotions.pipeline.config import load_config
+from emotions.pipeline.stage import setup_logging
 
 EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     # name: (task, overrides of the profile, as run_all.py -p takes them)
@@ -52,16 +50,16 @@ def experiment_config(name: str, profile: str = "gpu", encoder: str | None = Non
 
 
 def run_one(name: str, cfg: dict, data_dir: Path, smoke: bool) -> dict:
-    task = cfg["common"]["task"]
-    ext = cfg.get("extend", {}) or {}
-    parts, _ = steps.split_data(task, data_dir, int(cfg["common"].get("seed", 42)), ext.get("splits"),
-                                ext.get("expected_test_rows"))
+    typed = stages.as_config(cfg)
+    task = typed.common.task
+    parts, _ = steps.split_data(task, data_dir, typed.common.seed,
+                                typed.extend.splits.model_dump(exclude_none=True), typed.common.expected_test_rows)
     if smoke:
         parts = {k: v.head(64) for k, v in parts.items()}
     rows_before = len(parts["train"])
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        out = steps.run_config(cfg, data_dir, Path(tmp) / "model", parts=parts)
+        out = stages.run_chain(cfg, data_dir, Path(tmp) / "model", parts=parts)
     train_s = time.time() - t0
     rep, model, report = out["metrics"]["holdout"], out["predictor"], out["extension_report"]
     keys = ("weighted_f1", "macro_f1", "micro_f1", "mean_roc_auc", "mean_precision", "mean_recall") \

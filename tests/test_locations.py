@@ -110,9 +110,10 @@ def test_first_code_cell_finds_the_repository_attached_on_kaggle(tmp_path):
     (root / "input" / "emotions-repo").mkdir(parents=True)
     (root / "input" / "emotions-repo" / "emotions").symlink_to(PROJECT_ROOT / "emotions", target_is_directory=True)
     book = nbformat.read(PROJECT_ROOT / "notebooks" / "01_eda.ipynb", as_version=4)
-    setup = next(c.source for c in book.cells if c.cell_type == "code" and "find_spec" in c.source)
-    bootstrap = setup.split("\n\n")[0] + "\n\n" + setup.split("\n\n")[1]     # imports + the `if` block
-    code = bootstrap + "\nimport emotions\nprint(emotions.__file__)\n"
+    setup = next(c.source for c in book.cells if c.cell_type == "code" and "sys.path +=" in c.source)
+    bootstrap = [line for line in setup.splitlines() if "sys.path +=" in line]
+    assert len(bootstrap) == 1                                     # one line, the same in every notebook
+    code = bootstrap[0] + "\nimport emotions\nprint(emotions.__file__)\n"
     env = {"EMOTIONS_KAGGLE_ROOT": str(root), "PATH": os.environ.get("PATH", "")}
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)                 # -S: no site-packages, so nothing is installed

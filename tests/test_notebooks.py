@@ -25,7 +25,7 @@ def test_each_notebook_has_one_parameters_cell_and_a_manifest(path):
     tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "run_dir" in tagged[0].source
     assert book.cells[0].cell_type == "markdown"                 # reads well when opened by hand
-    assert any("stage.finish(" in c.source for c in book.cells if c.cell_type == "code")
+    assert any("nb.finish(" in c.source for c in book.cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -43,7 +43,8 @@ def test_parameters_are_literals_and_paths_resolve_in_the_next_cell(path):
         name = node.targets[0].id
         if name.endswith("_dir"):
             assert ast.literal_eval(node.value) is None, f"{path.name}: {name} default must be None"
-    assert "start(" in book.cells[index + 1].source, f"{path.name}: resolve the folders right after the parameters"
+    assert f'begin("{path.stem}", globals())' in book.cells[index + 1].source, \
+        f"{path.name}: resolve the folders and the config right after the parameters"
     code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
     assert not re.search(r"""["']\.\./""", code), f"{path.name}: a path relative to notebooks/"
-    assert book.cells[-1].source.startswith("summary(") or "\nsummary(" in book.cells[-1].source
+    assert "nb.finish(result" in book.cells[-1].source

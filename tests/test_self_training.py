@@ -11,7 +11,7 @@ from emotions.core.paths import DEMO_DATA_DIR
 from emotions.data.labels import get_task
 from emotions.evaluation.metrics import apply_thresholds
 from emotions.models import read_model_card, train_model
-from emotions.pipeline import steps
+from emotions.pipeline import stages, steps
 from emotions.pipeline.config import load_config
 from emotions.pipeline.self_training import (PSEUDO_SOURCE, confidence_scores, select_pseudo_labels, self_train,
                                              summary_numbers)
@@ -143,10 +143,10 @@ def test_steps_train_keeps_old_callers_and_checks_the_options(data, tmp_path):
 
 
 def test_config_section_is_checked():
-    cfg = load_config("cryptonite", "default", ["train.self_training.rounds=2"])
+    cfg = load_config("cryptonite", "full", ["train.self_training.rounds=2"])
     assert cfg["train"]["self_training"]["rounds"] == 2
     with pytest.raises(OptionsError, match="train.self_training.max_sahre"):
-        load_config("cryptonite", "default", ["train.self_training.max_sahre=0.5"])
+        load_config("cryptonite", "full", ["train.self_training.max_sahre=0.5"])
 
 
 def test_run_config_pseudo_labels_test_texts_and_never_holdout(monkeypatch, tmp_path):
@@ -163,11 +163,11 @@ def test_run_config_pseudo_labels_test_texts_and_never_holdout(monkeypatch, tmp_
 
     monkeypatch.setattr(steps, "self_train", spy_self_train)
     monkeypatch.setattr(steps, "train_model", spy_train_model)
-    cfg = load_config("cryptonite", "default", ["train.model=baseline", "train.self_training.rounds=1",
+    cfg = load_config("cryptonite", "full", ["train.model=baseline", "train.self_training.rounds=1",
                                                 "train.self_training.confidence=0.6", "evaluate.asr=false"])
     parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42, cfg["extend"]["splits"])
     assert {"test", "holdout", "tune_utterances"} <= set(parts)
-    res = steps.run_config(cfg, DEMO_DATA_DIR, tmp_path / "model", parts=parts, cache_dir=tmp_path / "cache")
+    res = stages.run_chain(cfg, DEMO_DATA_DIR, tmp_path / "model", parts=parts, cache_dir=tmp_path / "cache")
     test, holdout = set(parts["test"]["text"]), set(parts["holdout"]["text"]) | set(parts["tune"]["text"])
     assert seen_unlabelled == [parts["test"]["text"].tolist()]
     assert len(seen_frames) == 2 and res["self_training"]["rounds_run"] == 1

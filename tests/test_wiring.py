@@ -11,7 +11,8 @@ import yaml
 
 from emotions.core.io import write_csv_atomic, write_json_atomic
 from emotions.core.paths import CONFIGS_DIR, DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT
-from emotions.pipeline import ablation, steps
+from emotions.pipeline import ablation, stages, steps
+from emotions.pipeline.catalog import MemoryCatalog
 from emotions.pipeline.config import load_config
 
 
@@ -32,12 +33,57 @@ def calls(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("stage,call", [("02_extend", "steps.split_data("), ("02_extend", "steps.extend("),
-                                        ("03_augment", "steps.augment("), ("04_train", "steps.train("),
-                                        ("04_train", "steps.vocab_texts("), ("05_evaluate", "steps.evaluate(")])
-def test_notebooks_call_the_stage_functions(stage, call):
-    book = nbformat.read(NOTEBOOKS_DIR / f"{stage}.ipynb", as_version=4)
-    assert any(call in c.source for c in book.cells if c.cell_type == "code")
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_each_notebook_runs_its_stage_function_and_nothing_else(path):
+    """The chain is written once: a notebook calls its stage function (emotions.pipeline.stages) and shows the
+    result; it neither reads nor writes a run-folder file by name, nor calls a step itself."""
+    book = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
+    assert path.stem in stages.STAGES and code.count("nb.run()") == 1
+    for pattern in ("steps.", "read_csv(", "write_csv(", "write_json(", '"data/'):
+        assert pattern not in code, f"{path.name}: {pattern!r} belongs in the stage function"
+
+
+def test_notebook_parameters_equal_the_schema_defaults():
+    """A notebook run by hand uses the same defaults as run_all.py: every literal in a parameters cell is the
+    schema's default (a dict literal: a part of it; {} for a whole section or an options model)."""
+    import ast
+
+    import papermill
+
+    from emotions.pipeline.notebook import section_of
+    from emotions.pipeline.schema import Config
+
+    defaults = Config().model_dump()
+    for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+        section = defaults.get(section_of(path.stem), {})
+        for name, info in papermill.inspect_notebook(str(path)).items():
+            value = ast.literal_eval(info["default"])
+            if name in ("run_dir", "data_dir", "submissions_dir", "run_id"):
+                continue
+            expected = defaults["common"][name] if name in defaults["common"] else \
+                section[name] if name in section else defaults[name]
+            if isinstance(value, dict) and isinstance(expected, dict):
+                assert all(expected.get(k) == v for k, v in value.items()), (path.name, name, value)
+            else:
+                assert value == expected, (path.name, name, value, expected)
+
+
+def test_ablation_stage_gets_the_runs_merged_config(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(ablation, "run_ablation", lambda root, names, **kw: seen.update(kw) or
+                        {"results": [], "markdown": ""})
+    cfg = load_config("cryptonite", "baseline", ["ablation.enabled=true", "train.baseline.C=0.5", "seed=7"])
+    stages.run_stage("08_ablation", cfg, MemoryCatalog(DEMO_DATA_DIR, tmp_path))
+    assert seen["base"]["train"]["baseline"]["C"] == 0.5 and seen["seed"] == 7
+    assert seen["base"]["common"]["expected_test_rows"] == "auto"
+
+
+def test_a_stage_switched_off_says_how_to_switch_it_on(tmp_path, capsys):
+    result = stages.run_stage("07_export", load_config("cryptonite", "baseline"),
+                              MemoryCatalog(DEMO_DATA_DIR, tmp_path, {"model": tmp_path, "holdout": None}))
+    assert result.outputs == {} and "-p export.enabled=true" in result.report["off"]
+    assert "-p export.enabled=true" in capsys.readouterr().out
 
 
 def test_ablation_runs_through_the_stage_functions(calls, tmp_path):
@@ -80,7 +126,7 @@ def _tiny_run(out: Path) -> None:
                                                "augment.methods.synonyms.enabled=false"])
     parts, _ = steps.split_data("cryptonite", DEMO_DATA_DIR, 42, cfg["extend"]["splits"])
     parts["train"] = parts["train"].head(120)
-    res = steps.run_config(cfg, DEMO_DATA_DIR, out / "model", parts=parts, cache_dir=out / "cache")
+    res = stages.run_chain(cfg, DEMO_DATA_DIR, out / "model", parts=parts, cache_dir=out / "cache")
     for name, df in res["parts"].items():
         write_csv_atomic(out / "data" / f"{name}.csv", df)
     metrics = {k: v for k, v in res["metrics"].items() if k != "model"}

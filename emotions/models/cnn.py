@@ -199,10 +199,8 @@ def fit(model: TextCNN, train_seqs: list[list[int]], y_train: np.ndarray, tune_s
     tune loss (best weights restored) when a tune set is given; return the history."""
     def dataset(seqs, y):
         return TokenizedDataset([np.asarray(s, dtype=np.int64) for s in seqs], np.asarray(y, dtype=np.float32))
-    cfg = TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"], eval_batch_size=p["eval_batch_size"],
-                      max_grad_norm=None, optimizer="adam", lr=float(p["lr"]), weight_decay=float(p["weight_decay"]),
-                      schedule="constant", warmup_ratio=0.0, patience=p["patience"], min_delta=float(p["min_delta"]),
-                      monitor="loss", precision="no", num_workers=0, seed=int(p["seed"]), progress=progress)
+    cfg = TrainConfig.from_options(p, max_grad_norm=None, optimizer="adam", schedule="constant", warmup_ratio=0.0,
+                                   monitor="loss", precision="no", num_workers=0, progress=progress)
     tune_ds = dataset(tune_seqs, y_tune) if len(tune_seqs) else None
     trainer = Trainer(_TrainerView(model), build_loss(multilabel), dataset(train_seqs, y_train), tune_ds,
                       multilabel, PAD_INDEX, cfg)

@@ -263,15 +263,7 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
                                          y_train, aux, float(p["head_dropout"]))
     train_ds = TokenizedDataset.from_texts(tokenizer, train_texts, max_length, y_fit)
     tune_ds = TokenizedDataset.from_texts(tokenizer, tune_texts, max_length, y_tune) if has_tune else None
-    cfg = TrainConfig(
-        epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), eval_batch_size=int(p["eval_batch_size"]),
-        grad_accum=int(p["grad_accum"]), max_grad_norm=p["max_grad_norm"], optimizer=p["optimizer"],
-        lr=float(p["lr"]), head_lr=None if p["head_lr"] is None else float(p["head_lr"]),
-        weight_decay=float(p["weight_decay"]), layer_decay=float(p["layer_decay"]), schedule=p["schedule"],
-        warmup_ratio=float(p["warmup_ratio"]), patience=p["patience"], min_delta=float(p["min_delta"]),
-        checkpoint=p["checkpoint"], precision=p["precision"], num_workers=p["num_workers"],
-        bucket_multiplier=int(p["bucket_multiplier"]), log_every=int(p["log_every"]), seed=int(p["seed"]),
-        progress=bool(p["progress"]), lr_scaling=p["lr_scaling"])
+    cfg = TrainConfig.from_options(p)
     asr_noise = None   # fresh ASR-style renderings of the Russian rows each epoch (same seed in every process)
     if p["asr_noise_p"] > 0:
         from .asr_epochs import AsrEpochNoise

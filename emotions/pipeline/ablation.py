@@ -22,40 +22,11 @@ import numpy as np
 from ..core.paths import CACHE_DIR
 from ..data.labels import CRYPTONITE_LABELS
 from ..evaluation.metrics import weighted_f1
-from . import steps
-from .config import deep_merge, load_config
+from . import stages
+from .ablation_configs import CONFIGS
+from .config import DEFAULT_PROFILE, deep_merge, load_config
 
 L = CRYPTONITE_LABELS
-RARE = ["fear", "disgust", "sadness"]
-METHODS = ["backtranslation", "synonyms", "asr_noise"]
-
-
-def src(**sources: dict) -> dict:
-    """Overrides switching on extension sources (with their options)."""
-    return {"extend": {"sources": {k: {"enabled": True, **v} for k, v in sources.items()}}}
-
-
-def aug(*methods: str) -> dict:
-    """Overrides switching on augmentation with these methods (auto budget: each class up to 2x its rows)."""
-    return {"augment": {"enabled": True, "methods": {m: {"enabled": m in methods} for m in METHODS}}}
-
-
-# name -> config overrides on top of "no extension, no augmentation"
-CONFIGS: dict[str, dict] = {
-    "train only": {},
-    "+izard": src(izard={}),
-    "+izard (NO leak control)": deep_merge(src(izard={}), {"extend": {"leak": {"enabled": False}}}),
-    "+izard fear/disgust/sadness rows": src(izard={"select_labels": RARE}),
-    "+cedr": src(cedr={}),
-    "+izard +cedr": src(izard={}, cedr={}),
-    "+aug backtranslation": aug("backtranslation"),
-    "+aug synonyms": aug("synonyms"),
-    "+aug asr_noise": aug("asr_noise"),
-    "+aug synonyms+asr_noise": aug("synonyms", "asr_noise"),
-    "+izard +aug asr_noise": deep_merge(src(izard={}), aug("asr_noise")),
-    "+utterances": src(utterances={}),
-    "+utterances +izard fear/disgust/sadness rows": src(utterances={}, izard={"select_labels": RARE}),
-}
 
 
 def counts(df) -> dict[str, int]:
@@ -73,11 +44,11 @@ def ablation_config(base: Mapping, name: str, model: str, model_params: Mapping 
     return cfg
 
 
-def run_config(name: str, parts: dict, data_root: Path, cfg: Mapping, cache_dir: Path) -> tuple[dict, np.ndarray]:
+def score_config(name: str, parts: dict, data_root: Path, cfg: Mapping, cache_dir: Path) -> tuple[dict, np.ndarray]:
     """Run configuration `name` (merged config `cfg`) through the stage functions; score on holdout."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        out = steps.run_config(cfg, data_root, Path(tmp) / "model", parts=dict(parts), cache_dir=cache_dir)
+        out = stages.run_chain(cfg, data_root, Path(tmp) / "model", parts=dict(parts), cache_dir=cache_dir)
     train, ext_report, aug_report = out["parts"]["train"], out["extension_report"], out["augment_report"]
     pred_hold = out["predictor"].decide(out["proba"]["holdout"])
     row = {
@@ -133,21 +104,22 @@ def markdown(rows: list[dict], before: dict[str, int]) -> str:
 def run_ablation(data_root: str | Path, names: list[str] | None = None, *, seed: int = 42,
                  cache_dir: Path = CACHE_DIR, model: str = "baseline", model_params: dict | None = None,
                  base: Mapping | None = None, progress=lambda msg: print(msg, flush=True)) -> dict:
-    """Run the named configurations (default: all of CONFIGS) on top of the merged config `base`
-    (default: configs for task cryptonite, profile `default`); return rows, split sizes and a markdown table."""
+    """Run the named configurations (default: all of CONFIGS) on top of the merged config `base` (the run's;
+    default: task cryptonite, the default profile); return rows, split sizes and a markdown table."""
     data_root = Path(data_root)
     names = names or list(CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise ValueError(f"unknown ablation config(s) {unknown}; known: {list(CONFIGS)}")
-    base = deep_merge(dict(base or load_config("cryptonite", "default")), {"common": {"seed": seed}})
-    ext = base.get("extend", {}) or {}
-    parts, _ = steps.split_data("cryptonite", data_root, seed, ext.get("splits"), ext.get("expected_test_rows"))
+    base = deep_merge(dict(base or load_config("cryptonite", DEFAULT_PROFILE)), {"common": {"seed": seed}})
+    cfg = stages.as_config(base)
+    parts, _ = stages.steps.split_data("cryptonite", data_root, seed, cfg.extend.splits.model_dump(exclude_none=True),
+                                       cfg.common.expected_test_rows)
     before = counts(parts["train"])
     rows, preds = [], []
     y_hold = parts["holdout"][L].to_numpy()
     for name in names:
-        row, pred = run_config(name, parts, data_root, ablation_config(base, name, model, model_params), cache_dir)
+        row, pred = score_config(name, parts, data_root, ablation_config(base, name, model, model_params), cache_dir)
         if preds:
             d, lo, hi = paired_bootstrap(y_hold, pred, preds[0], seed=seed)
             row["holdout_delta_vs_first"] = {"delta": round(d, 4), "ci95": [round(lo, 4), round(hi, 4)]}

@@ -1,4 +1,8 @@
-"""Run configuration: configs/base.yaml <- profiles/<profile>.yaml <- tasks/<task>.yaml <- -p overrides."""
+"""Run configuration: configs/base.yaml <- profiles/<profile>.yaml <- tasks/<task>.yaml <- -p overrides.
+
+A profile holds only what it changes; `extends: OTHER` layers it on another profile (gpu extends full).
+base.yaml alone is the default recipe (profile `baseline`, whose file is empty).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ import yaml
 
 from ..core.paths import CONFIGS_DIR
 from ..data.labels import get_task
+from .schema import DEFAULT_PROFILE, Config, validate_config
+
+__all__ = ["DEFAULT_PROFILE", "deep_merge", "load_config", "profile_chain", "available_profiles"]
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -26,6 +33,24 @@ def _load_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def profile_chain(profile: str, configs_dir: Path = CONFIGS_DIR) -> list[tuple[str, dict]]:
+    """[(name, its YAML without `extends`), ...] from the furthest ancestor to `profile`."""
+    chain: list[tuple[str, dict]] = []
+    name: str | None = profile
+    while name is not None:
+        if name in [n for n, _ in chain]:
+            raise ValueError(f"profile {profile!r}: `extends` loops ({' <- '.join([n for n, _ in chain] + [name])})")
+        path = configs_dir / "profiles" / f"{name}.yaml"
+        if not path.is_file():
+            known = ", ".join(available_profiles(configs_dir))
+            raise ValueError(f"unknown profile {name!r}" + (f" (extended by {chain[-1][0]!r})" if chain else "")
+                             + f"; available: {known}")
+        data = _load_yaml(path)
+        chain.append((name, data))
+        name = data.pop("extends", None)
+    return chain[::-1]
 
 
 def available_profiles(configs_dir: Path = CONFIGS_DIR) -> list[str]:
@@ -61,20 +86,18 @@ def load_config(task: str, profile: str, overrides: Iterable[str] = (), configs_
     """Merge the layers, apply `-p` overrides and check the result against the schema
     (`pipeline.schema.Config`): an unknown key or a wrong type raises OptionsError (a ValueError)
     naming the key, the expected type and the closest known keys."""
-    from .schema import Config, validate_config
-
     get_task(task)
-    profile_path = configs_dir / "profiles" / f"{profile}.yaml"
-    if not profile_path.is_file():
-        raise ValueError(f"unknown profile {profile!r}; available: {', '.join(available_profiles(configs_dir))}")
+    chain = profile_chain(profile, configs_dir)
     cfg = _load_yaml(configs_dir / "base.yaml")
-    cfg = deep_merge(cfg, _load_yaml(profile_path))
+    for _, layer in chain:
+        cfg = deep_merge(cfg, layer)
     task_path = configs_dir / "tasks" / f"{task}.yaml"
     if task_path.is_file():
         task_cfg = _load_yaml(task_path)
         per_profile = task_cfg.pop("profiles", {}) or {}
         cfg = deep_merge(cfg, task_cfg)
-        cfg = deep_merge(cfg, per_profile.get(profile, {}) or {})
+        for name, _ in chain:   # the task's own tuning of each profile in the chain
+            cfg = deep_merge(cfg, per_profile.get(name, {}) or {})
     cfg.setdefault("common", {})["task"] = task
     cfg["common"]["profile"] = profile
     marks: dict[str, str] = {}

@@ -15,20 +15,16 @@ from typing import Any
 
 import yaml
 
-from .config import available_profiles, load_config
+from .config import DEFAULT_PROFILE, available_profiles, load_config
 from ..core.io import path_fingerprint, read_json, stable_hash, write_json_atomic, write_text_atomic
 from ..data.labels import TASKS
-from ..core.paths import DEMO_DATA_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
+from ..core.paths import DEMO_DATA_DIR, KAGGLE_COMPETITION, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
 from .fingerprint import library_versions, package_source_hash, stage_fingerprint, what_changed
+from .notebook import section_of
 from .progress import stream_progress
 from .stage import archive_stage, manifest_path, read_manifest, restore_stage, state_path
 
 log = logging.getLogger(__name__)
-
-def section_of(stage: str) -> str:
-    """'04_train' -> 'train' (the config section holding that stage's parameters)."""
-    return stage.split("_", 1)[1] if "_" in stage and stage.split("_", 1)[0].isdigit() else stage
-
 
 def notebook_parameters(nb_path: Path) -> set[str]:
     import papermill
@@ -82,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the pipeline's notebooks in order with papermill: EDA -> extend -> augment -> "
                     "train -> evaluate -> submission. Each run lives in runs/<run-id>/.")
     p.add_argument("--task", default="cryptonite", choices=sorted(TASKS), help="task (default: cryptonite)")
-    p.add_argument("--profile", default="default",
-                   help=f"config profile: {', '.join(available_profiles()) or 'default'} (default: default)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help=f"config profile: {', '.join(available_profiles())} (default: {DEFAULT_PROFILE}; quick: the "
+                        "transformer sized for a CPU; full / gpu: the full recipe)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help=f"data root with the layout of ../shared/data (default: the demo set {DEMO_DATA_DIR.relative_to(PROJECT_ROOT)})")
     p.add_argument("--only", metavar="STAGE", help="run just this stage (e.g. 04_train or train)")
@@ -216,7 +213,9 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
         if moved is not None and (moved / "moved.json").is_file():
             (moved / "moved.json").unlink()
         write_json_atomic(state_path(run_dir, stage), {"fingerprint": fingerprint, "finished": time.time()})
-        print(f"{prefix}: done in {time.time() - t0:.1f}s (elapsed {time.time() - t_run:.1f}s)", flush=True)
+        switched_off = (read_manifest(run_dir, stage) or {}).get("metrics", {}).get("off")
+        state = f"off ({switched_off})" if switched_off else "done"
+        print(f"{prefix}: {state} in {time.time() - t0:.1f}s (elapsed {time.time() - t_run:.1f}s)", flush=True)
     current["stage"] = None
     own = _summary(run_dir, args, time.time() - t_run, run_id)
     if args.publish_figures:
@@ -278,7 +277,22 @@ def _summary(run_dir: Path, args: argparse.Namespace, seconds: float, run_id: st
     if own is not None:
         print(f"submission: {own} (this run's)")
         print(f"latest: {describe_latest(args.submissions_dir, own)}")
+    for line in next_commands(run_dir, own):
+        print(line)
     return own
+
+
+def next_commands(run_dir: Path, submission: Path | None) -> list[str]:
+    """What a user can do with the run now: compare it, serve it, export it, upload its submission."""
+    lines = ["next:", f"  compare runs:  python -m emotions.runs --runs-dir {run_dir.parent}"]
+    if (run_dir / "model").is_dir():
+        lines.append(f"  serve it:      python -m emotions.serve --run {run_dir}")
+        if not (run_dir / "export").is_dir():
+            lines.append(f"  ONNX + int8:   python -m emotions.export_onnx {run_dir}")
+    if submission is not None:
+        lines.append(f"  upload:        kaggle competitions submit {KAGGLE_COMPETITION} -f {submission} -m 'emotions'"
+                     " (or re-run with --submit)")
+    return lines
 
 
 def _publish_figures(run_dir: Path, task: str) -> None:

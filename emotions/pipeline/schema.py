@@ -21,7 +21,10 @@ from ..data.leaks import LEAK_DEFAULTS
 from ..data.utterances import UTTERANCE_SHARE
 from ..models.options import BaselineOptions, CNNOptions, TransformerOptions, UseOptions
 from ..models.thresholds import ThresholdSplit
+from .ablation_configs import CONFIGS
 from .self_training import SelfTrainingOptions
+
+DEFAULT_PROFILE = "baseline"   # what run_all.py and the notebooks use when no profile is named: base.yaml as it is
 
 KIND_OPTIONS: dict[str, type[Options]] = {"baseline": BaselineOptions, "transformer": TransformerOptions,
                                           "cnn": CNNOptions, "use": UseOptions}
@@ -83,7 +86,7 @@ class Common(Options):
 
     seed: int = Field(42, ge=0)
     task: str = "cryptonite"
-    profile: str = "default"
+    profile: str = DEFAULT_PROFILE
     # the test file's row count: auto = the data root's declaration (<task>/dataset.yaml), else the
     # real file's known count (8,742 for cryptonite); an integer; or null = no check
     expected_test_rows: Literal["auto"] | Annotated[int, Field(ge=1)] | None = "auto"
@@ -172,8 +175,6 @@ class Ablation(Options):
     @field_validator("configs")
     @classmethod
     def _known_configs(cls, names: list[str]) -> list[str]:
-        from .ablation import CONFIGS
-
         for name in names:
             if name not in CONFIGS:
                 near = closest(name, CONFIGS)

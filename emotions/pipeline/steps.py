@@ -1,7 +1,5 @@
-"""The stage functions: one path from data to a score, shared by the notebooks, the ablation and the benchmarks.
-
-Each function is a pure step (frames + parameters in, frames / model / metrics out); the notebooks add
-only reading, writing and display around them, so a fix here reaches every caller.
+"""The steps the stage functions (`emotions.pipeline.stages`) are made of: frames + parameters in, frames /
+model / metrics out; no files read or written here besides the model folder.
 """
 
 from __future__ import annotations
@@ -133,47 +131,18 @@ def unlabelled_texts(parts: Mapping[str, pd.DataFrame]) -> list[str]:
     return [str(t) for t in parts["test"]["text"]] if "test" in parts else []
 
 
-def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, np.ndarray]]:
+def evaluate(predictor: Predictor, frames: Mapping[str, pd.DataFrame], utterance_share: float = UTTERANCE_SHARE
+             ) -> tuple[dict, dict[str, np.ndarray]]:
     """05_evaluate: metrics per labelled split with the model's own thresholds, and the probabilities; with both
-    holdouts, `holdout_mixed` too: the whole-test estimate (the two populations in the test's proportions)."""
+    holdouts, `holdout_mixed` too: the whole-test estimate (the two populations in the test's proportions,
+    utterances weighted `utterance_share`, the config's train.utterance_share)."""
     metrics, proba = evaluate_model(predictor, frames)
     if "holdout" in frames and "holdout_utterances" in frames and predictor.multilabel:
-        metrics["holdout_mixed"] = mixed_holdout(predictor, frames, proba, UTTERANCE_SHARE)
+        metrics["holdout_mixed"] = mixed_holdout(predictor, frames, proba, utterance_share)
     return metrics, proba
 
 
-def model_options(cfg: Mapping) -> tuple[str, dict]:
-    """(model kind, its options) from a merged config's `train` section."""
-    section = cfg.get("train", {}) or {}
-    kind = section.get("model", "baseline")
-    return kind, dict(section.get(kind, {}) or {})
-
-
-def run_config(cfg: Mapping, data_dir: str | Path, out_dir: str | Path, *, parts: dict | None = None,
-               cache_dir: Path = CACHE_DIR) -> dict:
-    """The whole chain for a merged config (configs/ + -p overrides), as run_all.py runs it, in memory:
-    split -> extend -> augment -> train -> evaluate. Returns the parts, reports, predictor and metrics."""
-    common = cfg.get("common", {})
-    task, seed = common["task"], int(common.get("seed", 42))
-    ext, aug = cfg.get("extend", {}) or {}, cfg.get("augment", {}) or {}
-    if parts is None:
-        parts, _ = split_data(task, data_dir, seed, ext.get("splits"), common.get("expected_test_rows", "auto"))
-    parts, ext_report = extend(parts, task, data_dir, ext.get("sources", {}), seed, ext.get("leak"))
-    parts["train"], aug_report = augment(parts["train"], task, bool(aug.get("enabled")), aug.get("methods", {}),
-                                         aug.get("budget", {}), seed, cache_dir)
-    kind, options = model_options(cfg)
-    section = cfg.get("train", {}) or {}
-    parts["train"], _, _ = clean_labels(parts["train"], task, section.get("label_issues"), seed,
-                                        cfg.get("preprocess", {}), kind)
-    model_seed = seed if section.get("model_seed") is None else int(section["model_seed"])
-    predictor = train(kind, parts["train"], parts["tune"], task, options, cfg.get("preprocess", {}), model_seed,
-                      out_dir, vocab_texts(parts), section.get("threshold_split", "tune"), unlabelled_texts(parts),
-                      section.get("self_training"), int(section.get("ensemble_size", 1)),
-                      parts.get("tune_utterances"), float(section.get("utterance_share", UTTERANCE_SHARE)))
-    frames = {k: parts[k] for k in EVALUATED_SPLITS if k in parts}
-    if (cfg.get("evaluate", {}) or {}).get("asr"):
-        frames = with_asr_splits(frames)
-    metrics, proba = evaluate(predictor, frames)
-    return {"parts": parts, "extension_report": ext_report, "augment_report": aug_report,
-            "predictor": predictor, "metrics": metrics, "proba": proba,
-            "self_training": getattr(predictor, "self_training", None)}
+def headline_metrics(multilabel: bool) -> list[str]:
+    """The scores a stage summary and the run summary show first."""
+    return ["weighted_f1", "macro_f1", "micro_f1", "mean_roc_auc"] if multilabel else \
+        ["accuracy", "macro_f1", "weighted_f1", "macro_roc_auc"]

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -38,33 +38,43 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """Loop settings (see emotions.models.transformer.DEFAULTS for their meaning)."""
+    """Loop settings, built from a model kind's options (`from_options`): their meaning and defaults are the
+    transformer options' (emotions/models/options.py), defined there once."""
 
-    epochs: int = 4
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    grad_accum: int = 1
-    max_grad_norm: float | None = 1.0
-    optimizer: str = "adamw"
-    lr: float = 5e-5
-    head_lr: float | None = None
-    weight_decay: float = 0.01
-    layer_decay: float = 1.0
-    schedule: str = "linear"
-    warmup_ratio: float = 0.06
-    patience: int | None = 2
-    min_delta: float = 0.0
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    grad_accum: int
+    max_grad_norm: float | None
+    optimizer: str
+    lr: float
+    head_lr: float | None
+    weight_decay: float
+    layer_decay: float
+    schedule: str
+    warmup_ratio: float
+    patience: int | None
+    min_delta: float
+    checkpoint: str                     # memory | disk
+    precision: str                      # auto | bf16 | fp16 | no
+    num_workers: int | str
+    bucket_multiplier: int
+    log_every: int
+    seed: int
+    progress: bool
+    lr_scaling: str                     # none | linear | sqrt: lr multiplier in the number of processes
     monitor: str = "metric"             # early stopping / best epoch on: metric (tune metric, higher is
                                         # better) | loss (tune loss, lower is better)
-    checkpoint: str = "memory"          # memory | disk
-    precision: str = "auto"             # auto | bf16 | fp16 | no
-    num_workers: int | str = "auto"
-    bucket_multiplier: int = 50
-    log_every: int = 20
-    seed: int = 42
-    progress: bool = True
     ensure_one: bool = True
-    lr_scaling: str = "none"            # none | linear | sqrt: lr multiplier in the number of processes
+
+    @classmethod
+    def from_options(cls, options: dict, **overrides) -> "TrainConfig":
+        """The loop settings in `options` (a kind's checked options), the rest from the transformer options'
+        defaults; `overrides` win (e.g. the CNN's Adam without clipping)."""
+        from ..options import TransformerOptions
+
+        values = {**TransformerOptions().model_dump(), **options, **overrides}
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
     def __post_init__(self) -> None:
         if self.checkpoint not in ("memory", "disk"):
