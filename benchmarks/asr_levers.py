@@ -7,7 +7,7 @@ A run is a run folder with `model/` and `data/{tune,holdout}.csv` (the same hold
 and split seed). Two derived entries cost no training:
   RUN@tune_asr   the run's model with its thresholds re-tuned on the ASR-style tune split (what
                  `-p train.threshold_split=tune_asr` does after the same training);
-  RUN+OTHER[+…]  the runs' models averaged (emotions.pipeline.run_ensemble.combine_runs: the submission stage's
+  RUN+OTHER[+…]  the runs' models averaged (emotions.pipeline.combine_runs.combine_runs: the submission stage's
                  `ensemble_runs`), thresholds re-tuned on the first run's tune split.
 The ASR-style holdout is `render_asr(holdout)` with the evaluate stage's fixed seed, so single runs' numbers equal
 their metrics.json; "asr heavy" renders it with the augmentation's far higher error rates (ASR_NOISE_DEFAULTS), a
@@ -30,7 +30,7 @@ from emotions.evaluation.report import markdown_table
 from emotions.models import load_predictor, read_model_card
 from emotions.models.thresholds import retune_thresholds
 from emotions.pipeline.ablation import paired_bootstrap
-from emotions.pipeline.run_ensemble import check_same_splits, combine_runs
+from emotions.pipeline.combine_runs import check_same_splits, combine_runs
 
 
 def load_entry(ref: str):

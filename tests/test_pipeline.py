@@ -36,7 +36,7 @@ def run(dirs, *extra, run_id="demo"):
 def test_full_run_then_skip_then_force_then_failure(dirs, capsys):
     assert run(dirs) == 0
     out = capsys.readouterr().out
-    assert "[6/8] 06_submission: done" in out and "[8/8] 08_ablation: off (switch it on with -p ablation.enabled=true" in out and "holdout: weighted_f1" in out
+    assert "[6/8] 06_submission: done" in out and "[8/8] 08_ablation: off (-p ablation.enabled=true switches it on)" in out and "holdout: weighted_f1" in out
     run_dir = dirs["runs"] / "demo"
     sub = dirs["subs"] / "submission.csv"
     validate_submission_file(sub, DEMO_DATA_DIR / CRYPTONITE_TEST, CRYPTONITE_LABELS)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from emotions.data.populations import label_mix, mix_warnings, population_view, reference_mix
-from emotions.models.nn.trainer import mixed_precision_for
+from emotions.models.nn.accelerator import mixed_precision_for
 
 LABELS = ["fear", "joy", "neutral"]
 TOPICS = ["налоги", "футбол", "выборы", "погода", "игры", "кино", "рынок", "наука", "музыка", "город"]
@@ -57,7 +57,7 @@ def test_label_mix_and_a_warning_for_a_population_far_from_every_training_mix():
 
 
 def test_auto_precision_is_bf16_on_a_cpu_that_has_it(monkeypatch):
-    import emotions.models.nn.trainer as T
+    import emotions.models.nn.accelerator as T
 
     monkeypatch.setattr(T.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(T, "cpu_bf16_supported", lambda: True)

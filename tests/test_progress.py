@@ -4,7 +4,7 @@ import io
 import os
 
 from emotions.core import progress
-from emotions.pipeline.progress import ProgressTail, stream_progress
+from emotions.pipeline.progress_echo import ProgressTail, stream_progress
 
 
 def test_bars_go_to_the_progress_file_and_the_console_shows_epoch_loss_speed_and_eta(tmp_path):

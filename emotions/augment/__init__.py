@@ -12,6 +12,8 @@ method leaves goes to the later ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import copy
 import logging
 from pathlib import Path
@@ -111,14 +113,7 @@ def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: 
     """
     labels = list(labels)
     p = augment_params(params)
-    missing = [c for c in ["text", *labels] if c not in train.columns]
-    if missing:
-        raise ValueError(f"training frame lacks column(s) {missing}")
-    aux = aux_columns(train)   # fine-grained auxiliary labels (GoEmotions rows): kept, copied to a row's variants
-    base = train[["text", *labels]].copy().reset_index(drop=True)
-    base["source"] = train["source"].to_numpy() if "source" in train.columns else "train"
-    for c in aux:
-        base[c] = train[c].to_numpy()
+    base, aux = _base_rows(train, labels)
     y = base[labels].to_numpy(dtype=np.int64)
     texts = base["text"].astype(str).tolist()
     budget = class_budgets(y, labels, p["budget"], p["factor"], p["max_count"])
@@ -126,7 +121,6 @@ def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: 
     seen = set(match_keys(texts))
     from_ok = np.ones(len(base), dtype=bool) if p["from_sources"] is None else \
         base["source"].isin(list(p["from_sources"])).to_numpy()
-
     enabled = [m for m in METHOD_ORDER if p["methods"][m]["enabled"]]
     report: dict[str, Any] = {
         "labels": labels, "params": p, "seed": seed,
@@ -138,50 +132,81 @@ def augment_training_set(train: pd.DataFrame, *, labels: Sequence[str], params: 
         cfg = p["methods"][name]
         weight_left = sum(p["methods"][m]["weight"] for m in enabled[k:])
         quota = split_quota(remaining, cfg["weight"], weight_left, last=(k == len(enabled) - 1))
-        rep: dict[str, Any] = {"status": "ok", "quota": dict(zip(labels, quota.tolist())), "rows_added": 0,
-                               "added_per_class": dict.fromkeys(labels, 0)}
-        report["methods"][name] = rep
-        if quota.sum() == 0:
-            rep["status"] = "nothing to do (no budget left)"
-            continue
-        made = _make_method(name, cfg, seed + 1000 * (k + 1), cache_dir, translators)
-        if made is None:
-            rep["status"] = "skipped: not available"
-            continue
-        transform, eligible_fn, deterministic = made
-        eligible = from_ok & np.array([eligible_fn(t) for t in texts], dtype=bool)
-        rng = np.random.default_rng(seed + 17 * (k + 1))
-        before = quota.copy()
-        pairs = fill_quota(y, texts, eligible, quota, transform, seen, rng,
-                           max_per_row=int(cfg.get("max_per_row", 1)), deterministic=deterministic)
-        if getattr(transform, "unavailable", None):
-            rep["status"] = f"skipped: {transform.unavailable}"
-        used = before - quota
-        remaining -= used
+        method = _Method(name, cfg, k, seed, labels)
+        report["methods"][name] = method.report(quota)
+        pairs = method.fill(quota, y, texts, from_ok, seen, cache_dir, translators)
+        remaining -= np.array(list(method.rep["added_per_class"].values()), dtype=remaining.dtype)
         assert (remaining >= 0).all()
-        rep["rows_added"] = len(pairs)
-        rep["added_per_class"] = dict(zip(labels, used.tolist()))
-        if isinstance(transform, BackTranslator):
-            rep["model_calls"] = {"forward": getattr(transform.forward, "model_calls", None),
-                                  "backward": getattr(transform.backward, "model_calls", None)}
         if pairs:
-            idx = [i for i, _ in pairs]
-            frame = base.iloc[idx][[*labels, *aux]].reset_index(drop=True)
+            frame = base.iloc[[i for i, _ in pairs]][[*labels, *aux]].reset_index(drop=True)
             frame.insert(0, "text", [t for _, t in pairs])
             frame["source"] = f"aug:{name}"
             new_frames.append(frame)
-        log.info("augmentation %s: %d rows added (%s)", name, len(pairs),
-                 ", ".join(f"{l} {n}" for l, n in zip(labels, used) if n))
     out = pd.concat([base, *new_frames], ignore_index=True)[["text", *labels, "source", *aux]]
     for l in labels:
         out[l] = out[l].astype(np.int64)
-    added = (budget - remaining)
-    report["rows_after"] = len(out)
-    report["rows_added"] = len(out) - len(base)
-    report["added_per_class"] = dict(zip(labels, added.tolist()))
-    report["label_counts_after"] = dict(zip(labels, out[labels].sum(axis=0).astype(int).tolist()))
-    report["budget_left"] = dict(zip(labels, remaining.tolist()))
+    report.update(rows_after=len(out), rows_added=len(out) - len(base),
+                  added_per_class=dict(zip(labels, (budget - remaining).tolist())),
+                  label_counts_after=dict(zip(labels, out[labels].sum(axis=0).astype(int).tolist())),
+                  budget_left=dict(zip(labels, remaining.tolist())))
     return out, report
+
+
+def _base_rows(train: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """`train`'s text, labels, source ("train" when it has none) and fine-label columns (copied to variants)."""
+    missing = [c for c in ["text", *labels] if c not in train.columns]
+    if missing:
+        raise ValueError(f"training frame lacks column(s) {missing}")
+    aux = aux_columns(train)
+    base = train[["text", *labels]].copy().reset_index(drop=True)
+    base["source"] = train["source"].to_numpy() if "source" in train.columns else "train"
+    for c in aux:
+        base[c] = train[c].to_numpy()
+    return base, aux
+
+
+@dataclass
+class _Method:
+    """One augmentation method's turn: its quota filled from eligible rows, and its report."""
+
+    name: str
+    cfg: dict
+    k: int             # its place among the enabled methods (seeds its randomness)
+    seed: int
+    labels: list[str]
+    rep: dict = field(default_factory=dict)
+
+    def report(self, quota: np.ndarray) -> dict:
+        self.rep = {"status": "ok", "quota": dict(zip(self.labels, quota.tolist())), "rows_added": 0,
+                    "added_per_class": dict.fromkeys(self.labels, 0)}
+        return self.rep
+
+    def fill(self, quota: np.ndarray, y: np.ndarray, texts: list[str], from_ok: np.ndarray, seen: set,
+             cache_dir: Path | None, translators) -> list[tuple[int, str]]:
+        """(source row, new text) pairs; `quota` is decreased by what was made."""
+        if quota.sum() == 0:
+            self.rep["status"] = "nothing to do (no budget left)"
+            return []
+        made = _make_method(self.name, self.cfg, self.seed + 1000 * (self.k + 1), cache_dir, translators)
+        if made is None:
+            self.rep["status"] = "skipped: not available"
+            return []
+        transform, eligible_fn, deterministic = made
+        eligible = from_ok & np.array([eligible_fn(t) for t in texts], dtype=bool)
+        before = quota.copy()
+        rng = np.random.default_rng(self.seed + 17 * (self.k + 1))
+        pairs = fill_quota(y, texts, eligible, quota, transform, seen, rng,
+                           max_per_row=int(self.cfg.get("max_per_row", 1)), deterministic=deterministic)
+        if getattr(transform, "unavailable", None):
+            self.rep["status"] = f"skipped: {transform.unavailable}"
+        used = before - quota
+        self.rep.update(rows_added=len(pairs), added_per_class=dict(zip(self.labels, used.tolist())))
+        if isinstance(transform, BackTranslator):
+            self.rep["model_calls"] = {"forward": getattr(transform.forward, "model_calls", None),
+                                       "backward": getattr(transform.backward, "model_calls", None)}
+        log.info("augmentation %s: %d rows added (%s)", self.name, len(pairs),
+                 ", ".join(f"{l} {n}" for l, n in zip(self.labels, used) if n))
+        return pairs
 
 
 __all__ = ["AUGMENT_DEFAULTS", "AsrNoise", "BackTranslator", "CachedTranslator", "MarianTranslator",

@@ -17,6 +17,8 @@ against the training set) and near copies of protected texts (valid / tune / hol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,7 +41,6 @@ SOURCE_COLUMN = "source"
 # Defaults per source; a source given in `sources` gets these for the keys it does not set.
 SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "izard": {
-        "enabled": True,
         "splits": ["train", "val", "test"],
         "mapping": {},                 # overrides of labels.IZARD_TO_CRYPTONITE_DEFAULT, e.g. {"guilt": None}
         "select_labels": None,         # keep only rows with one of these (mapped) labels; None keeps all
@@ -48,19 +49,16 @@ SOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
         "hub_kwargs": {},              # extra datasets.load_dataset arguments (e.g. data_files=...)
     },
     "cedr": {
-        "enabled": True,
         "splits": ["train", "test"],
         "mapping": {},                 # overrides of labels.CEDR_TO_CRYPTONITE
         "select_labels": None,
         "max_rows": None,
     },
     "goemotions_en": {
-        "enabled": True,
         "select_labels": None,
         "max_rows": None,
     },
     "utterances": {
-        "enabled": True,
         "select_labels": None,
         "max_rows": None,
     },
@@ -81,8 +79,8 @@ def source_config(name: str, cfg: dict | bool | None) -> dict:
     """One source's options with defaults; unknown keys raise ValueError."""
     if isinstance(cfg, bool) or cfg is None:
         cfg = {"enabled": bool(cfg)}
-    defaults = SOURCE_DEFAULTS[name]
-    unknown = set(cfg) - set(defaults)
+    defaults = {"enabled": True, **SOURCE_DEFAULTS[name]}   # a source named here is used unless it says otherwise
+    unknown = set(cfg) - set(defaults)                       # (the run config's schema names each one, off)
     if unknown:
         raise ValueError(f"sources.{name}: unknown option(s) {sorted(unknown)}; known: {sorted(defaults)}")
     return {**defaults, **cfg}
@@ -223,9 +221,7 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     Output: train rows first, then kept rows; columns `text`, labels, `source`, and the `aux_*` fine-label
     columns (nullable Int64) when a source (goemotions_en) or `train` has them, missing for the other rows.
     """
-    labels = list(labels)
-    data_root = Path(data_root)
-    opts = leak_options(leak)
+    labels, data_root, opts = list(labels), Path(data_root), leak_options(leak)
     unknown = set(sources) - set(SOURCE_ORDER)
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; known: {SOURCE_ORDER}")
@@ -234,17 +230,34 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
         raise ValueError(f"training frame lacks column(s) {missing}")
     base = train[["text", *labels, *aux_columns(train)]].copy()
     base[SOURCE_COLUMN] = train[SOURCE_COLUMN].to_numpy() if SOURCE_COLUMN in train.columns else "train"
+    guard = _Guard.of(protect or {}, opts, base["text"], np.random.default_rng(seed))
+    report: dict[str, Any] = {"labels": labels, "leak": opts, "seed": seed,
+                              "protected_rows": {k: len(v) for k, v in (protect or {}).items()}, "sources": {}}
+    kept_frames = [base]
+    for name, kind, cfg in _enabled(sources, data_root):
+        try:
+            df, cfg, rep = _read_source(kind, cfg, data_root, labels, protect or {})
+        except SourceUnavailable as e:
+            log.warning("%s", e)
+            report["sources"][name] = _empty_source_report(f"skipped: {e}")
+            continue
+        df = guard.apply(_select_labels(df, cfg, labels, rep, name), rep)
+        df = _sample(df, cfg.get("max_rows"), guard.rng, rep)
+        df[SOURCE_COLUMN] = name
+        _record_kept(df, labels, rep)
+        guard.seen_keys.update(match_keys(df["text"]))
+        kept_frames.append(df[["text", *labels, *aux_columns(df), SOURCE_COLUMN]])
+        report["sources"][name] = rep
+        log.info("%s: read %d, kept %d (unmapped %d, not selected %d, duplicates %d, near copies %d, "
+                 "over max_rows %d)", name, rep["rows_read"], rep["rows_kept"], rep["dropped_unmapped"],
+                 rep["dropped_not_selected"], rep["dropped_exact_duplicates"], rep["dropped_near_copies"],
+                 rep["dropped_max_rows"])
+    return _assemble(kept_frames, base, labels, report)
 
-    protected_texts: list[str] = []
-    protected_part: list[str] = []
-    for part, texts in (protect or {}).items():
-        protected_texts += [str(t) for t in texts]
-        protected_part += [part] * len(texts)
-    key_part = dict(zip(match_keys(protected_texts), protected_part))   # a protected text's key -> its part
-    protected_keys = set(key_part)
-    seen_keys = set(match_keys(base["text"]))
 
-    todo: list[tuple[str, str, Any]] = []   # (report name, kind, cfg or path)
+def _enabled(sources: dict, data_root: Path) -> list[tuple[str, str, Any]]:
+    """(report name, kind, options or a user CSV's path) per enabled source, in SOURCE_ORDER."""
+    todo: list[tuple[str, str, Any]] = []
     for name in SOURCE_ORDER:
         if name not in sources:
             continue
@@ -256,84 +269,103 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
             cfg = source_config(name, sources[name])
             if cfg["enabled"]:
                 todo.append((name, name, cfg))
+    return todo
 
-    report: dict[str, Any] = {"labels": labels, "leak": opts, "seed": seed,
-                              "protected_rows": {k: len(v) for k, v in (protect or {}).items()},
-                              "sources": {}}
-    kept_frames = [base]
-    rng = np.random.default_rng(seed)
-    for name, kind, cfg in todo:
-        try:
-            if kind == "izard":
-                df = read_izard(cfg, data_root, labels)
-            elif kind == "cedr":
-                df = read_cedr(cfg, data_root, labels)
-            elif kind == "goemotions_en":
-                df = read_goemotions_en(cfg, data_root, labels)
-            elif kind == "utterances":
-                df, reserved = read_utterance_source(utterances_root(data_root), labels,
-                                                     (protect or {}).get("tune_utterances", ()))
-            else:
-                df = read_user_csv(cfg, labels)
-                cfg = {"select_labels": None, "max_rows": None}
-        except SourceUnavailable as e:
-            log.warning("%s", e)
-            report["sources"][name] = _empty_source_report(f"skipped: {e}")
-            continue
-        rep = _empty_source_report("ok")
-        rep["rows_read"] = len(df)
-        if kind == "utterances":
-            rep["reserved_for_tune_utterances"] = reserved
-        y = df[labels].to_numpy()
-        keep = y.sum(axis=1) > 0
-        rep["dropped_unmapped"] = int((~keep).sum())
-        select = cfg.get("select_labels")
-        if select:
-            bad = [l for l in select if l not in labels]
-            if bad:
-                raise ValueError(f"sources.{name}.select_labels: {bad} are not labels of the task {labels}")
-            sel = df[list(select)].to_numpy().sum(axis=1) > 0
-            rep["dropped_not_selected"] = int((keep & ~sel).sum())
-            keep &= sel
-        df = df[keep].reset_index(drop=True)
 
+def _read_source(kind: str, cfg: Any, data_root: Path, labels: list[str], protect: dict
+                 ) -> tuple[pd.DataFrame, dict, dict]:
+    """(rows mapped to `labels`, the source's options, its report so far); SourceUnavailable when missing."""
+    rep = _empty_source_report("ok")
+    if kind == "izard":
+        df = read_izard(cfg, data_root, labels)
+    elif kind == "cedr":
+        df = read_cedr(cfg, data_root, labels)
+    elif kind == "goemotions_en":
+        df = read_goemotions_en(cfg, data_root, labels)
+    elif kind == "utterances":
+        df, rep["reserved_for_tune_utterances"] = read_utterance_source(
+            utterances_root(data_root), labels, protect.get("tune_utterances", ()))
+    else:
+        df, cfg = read_user_csv(cfg, labels), {"select_labels": None, "max_rows": None}
+    rep["rows_read"] = len(df)
+    return df, cfg, rep
+
+
+def _select_labels(df: pd.DataFrame, cfg: dict, labels: list[str], rep: dict, name: str) -> pd.DataFrame:
+    """Rows left with at least one label (and one of `select_labels`, when given)."""
+    keep = df[labels].to_numpy().sum(axis=1) > 0
+    rep["dropped_unmapped"] = int((~keep).sum())
+    select = cfg.get("select_labels")
+    if select:
+        bad = [l for l in select if l not in labels]
+        if bad:
+            raise ValueError(f"sources.{name}.select_labels: {bad} are not labels of the task {labels}")
+        sel = df[list(select)].to_numpy().sum(axis=1) > 0
+        rep["dropped_not_selected"] = int((keep & ~sel).sum())
+        keep &= sel
+    return df[keep].reset_index(drop=True)
+
+
+@dataclass
+class _Guard:
+    """Leak control for the extension rows: the protected texts (and their parts), the keys already kept."""
+
+    texts: list[str]
+    parts: list[str]
+    key_part: dict[str, str]
+    seen_keys: set[str]
+    opts: dict
+    rng: np.random.Generator
+
+    @classmethod
+    def of(cls, protect: dict, opts: dict, train_texts: pd.Series, rng: np.random.Generator) -> "_Guard":
+        texts = [str(t) for v in protect.values() for t in v]
+        parts = [part for part, v in protect.items() for _ in v]
+        return cls(texts, parts, dict(zip(match_keys(texts), parts)), set(match_keys(train_texts)), opts, rng)
+
+    def apply(self, df: pd.DataFrame, rep: dict) -> pd.DataFrame:
+        """`df` without duplicates of kept rows and without (near) copies of protected texts."""
+        opts = self.opts
         if opts["enabled"] and opts["exact_duplicates"]:
-            dup = duplicate_mask(df["text"].tolist(), seen_keys=seen_keys)
+            dup = duplicate_mask(df["text"].tolist(), seen_keys=self.seen_keys)
             rep["dropped_exact_duplicates"] = int(dup.sum())
             df = df[~dup].reset_index(drop=True)
-        if opts["enabled"] and len(df) and protected_texts:
-            keys = match_keys(df["text"])
-            exact = np.array([k in protected_keys for k in keys], dtype=bool)
-            near = np.zeros(len(df), dtype=bool)
-            if opts["near_copies"]:
-                near, match = near_copy_mask(df["text"].tolist(), protected_texts, float(opts["threshold"]),
-                                             min_length_ratio=float(opts["min_length_ratio"]),
-                                             ngram_range=tuple(opts["ngram_range"]),
-                                             chunk_size=int(opts["chunk_size"]))
-                rep["near_copy_examples"] = _examples(df, near, match, protected_texts, protected_part,
-                                                      int(opts["max_examples"]), rng)
-            drop = exact | near
-            rep["dropped_near_copies"] = int(drop.sum())
-            rep["dropped_near_copies_by_part"] = _drops_by_part(keys, exact, near, match, key_part, protected_part)
-            df = df[~drop].reset_index(drop=True)
-        max_rows = cfg.get("max_rows")
-        if max_rows is not None and len(df) > int(max_rows):
-            pick = np.sort(rng.choice(len(df), size=int(max_rows), replace=False))
-            rep["dropped_max_rows"] = len(df) - int(max_rows)
-            df = df.iloc[pick].reset_index(drop=True)
-        df[SOURCE_COLUMN] = name
-        rep["rows_kept"] = len(df)
-        rep["label_counts_kept"] = {l: int(df[l].sum()) for l in labels}
-        if aux_columns(df):
-            rep["rows_with_aux_labels"] = int(df[aux_columns(df)].notna().all(axis=1).sum())
-        seen_keys.update(match_keys(df["text"]))
-        kept_frames.append(df[["text", *labels, *aux_columns(df), SOURCE_COLUMN]])
-        report["sources"][name] = rep
-        log.info("%s: read %d, kept %d (unmapped %d, not selected %d, duplicates %d, near copies %d, "
-                 "over max_rows %d)", name, rep["rows_read"], rep["rows_kept"], rep["dropped_unmapped"],
-                 rep["dropped_not_selected"], rep["dropped_exact_duplicates"], rep["dropped_near_copies"],
-                 rep["dropped_max_rows"])
+        if not (opts["enabled"] and len(df) and self.texts):
+            return df
+        keys = match_keys(df["text"])
+        exact = np.array([k in self.key_part for k in keys], dtype=bool)
+        near, match = np.zeros(len(df), dtype=bool), None
+        if opts["near_copies"]:
+            near, match = near_copy_mask(df["text"].tolist(), self.texts, float(opts["threshold"]),
+                                         min_length_ratio=float(opts["min_length_ratio"]),
+                                         ngram_range=tuple(opts["ngram_range"]), chunk_size=int(opts["chunk_size"]))
+            rep["near_copy_examples"] = _examples(df, near, match, self.texts, self.parts,
+                                                  int(opts["max_examples"]), self.rng)
+        drop = exact | near
+        rep["dropped_near_copies"] = int(drop.sum())
+        rep["dropped_near_copies_by_part"] = _drops_by_part(keys, exact, near, match, self.key_part, self.parts)
+        return df[~drop].reset_index(drop=True)
 
+
+def _sample(df: pd.DataFrame, max_rows: int | None, rng: np.random.Generator, rep: dict) -> pd.DataFrame:
+    """At most `max_rows` rows (a seeded sample, in their order)."""
+    if max_rows is None or len(df) <= int(max_rows):
+        return df
+    pick = np.sort(rng.choice(len(df), size=int(max_rows), replace=False))
+    rep["dropped_max_rows"] = len(df) - int(max_rows)
+    return df.iloc[pick].reset_index(drop=True)
+
+
+def _record_kept(df: pd.DataFrame, labels: list[str], rep: dict) -> None:
+    rep["rows_kept"] = len(df)
+    rep["label_counts_kept"] = {l: int(df[l].sum()) for l in labels}
+    if aux_columns(df):
+        rep["rows_with_aux_labels"] = int(df[aux_columns(df)].notna().all(axis=1).sum())
+
+
+def _assemble(kept_frames: list[pd.DataFrame], base: pd.DataFrame, labels: list[str], report: dict
+              ) -> tuple[pd.DataFrame, dict]:
+    """Train rows then the kept rows, labels as int64, the fine-label columns nullable; the report's totals."""
     out = pd.concat(kept_frames, ignore_index=True)
     aux = aux_columns(out)
     out = as_nullable(out[["text", *labels, SOURCE_COLUMN, *aux]])
@@ -342,10 +374,9 @@ def extend_training_set(train: pd.DataFrame, *, data_root: Path, sources: dict,
     if aux:
         report["aux_labels"] = aux
         report["rows_with_aux_labels"] = int(out[aux].notna().all(axis=1).sum())
-    report["rows_before"] = len(base)
-    report["rows_after"] = len(out)
-    report["label_counts_before"] = {l: int(base[l].sum()) for l in labels}
-    report["label_counts_after"] = {l: int(out[l].sum()) for l in labels}
+    report.update(rows_before=len(base), rows_after=len(out),
+                  label_counts_before={l: int(base[l].sum()) for l in labels},
+                  label_counts_after={l: int(out[l].sum()) for l in labels})
     return out, report
 
 

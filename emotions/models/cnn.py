@@ -36,7 +36,7 @@ from .nn.data import TokenizedDataset
 from .nn.losses import build_loss
 from .nn.seed import seed_everything
 from .nn.trainer import TrainConfig, Trainer
-from .options import CNNOptions
+from .kind_options import CNNOptions
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card

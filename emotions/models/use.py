@@ -21,7 +21,7 @@ from ..core.options import merged
 from ..data.labels import TaskSpec
 from ..data.preprocess import PreprocessConfig
 from .base import Predictor, read_model_card
-from .options import UseOptions
+from .kind_options import UseOptions
 
 if TYPE_CHECKING:                      # pandas stays out of the serving install
     import pandas as pd

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ..data.labels import TASKS
 from ..core.paths import DEMO_DATA_DIR, KAGGLE_COMPETITION, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SUBMISSIONS_DIR
 from .fingerprint import library_versions, package_source_hash, stage_fingerprint, what_changed
 from .notebook import section_of
-from .progress import stream_progress
+from .progress_echo import stream_progress
 from .stage import archive_stage, manifest_path, read_manifest, restore_stage, state_path
 
 log = logging.getLogger(__name__)
@@ -140,22 +141,42 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
     if not data_dir.is_dir():
         print(f"error: data directory {data_dir} does not exist", file=sys.stderr)
         return 2
-    stages: list[str] = list(cfg.get("stages", []))
-    if args.only:
-        stages = [_match_stage(args.only, stages)]
-    elif args.from_stage:
-        first = _match_stage(args.from_stage, stages)
-        stages = stages[stages.index(first):]
+    stages = _selected_stages(args, list(cfg.get("stages", [])))
     run_id = args.run_id or default_run_id(args.task, args.profile, data_dir)
     run_dir = args.runs_dir.resolve() / run_id
     if args.list:
         print(f"run folder: {run_dir}\nstages: {', '.join(stages)}\n")
         print(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         return 0
+    _write_params(run_dir, cfg, data_dir)
+    common = {"run_dir": str(run_dir), "data_dir": str(data_dir), "run_id": run_id,
+              "submissions_dir": str(args.submissions_dir.resolve()), **cfg.get("common", {})}
+    env_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = env_path  # the kernels import the package from this checkout
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    print(f"run {run_id}: task {args.task}, profile {args.profile}, data {data_dir}")
+    print(f"run folder: {run_dir}")
+    run = _Run(args, cfg, common, run_dir, current, package_source_hash(), library_versions(), time.time())
+    for i, stage in enumerate(stages, 1):
+        code = run.stage(stage, f"[{i}/{len(stages)}] {stage}")
+        if code:
+            return code
+    current["stage"] = None
+    return _finish(args, cfg, run_dir, run_id, time.time() - run.started)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "notebooks").mkdir(exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
+
+def _selected_stages(args: argparse.Namespace, stages: list[str]) -> list[str]:
+    if args.only:
+        return [_match_stage(args.only, stages)]
+    if args.from_stage:
+        return stages[stages.index(_match_stage(args.from_stage, stages)):]
+    return stages
+
+
+def _write_params(run_dir: Path, cfg: dict, data_dir: Path) -> None:
+    """The run's merged config as params.yaml (a different earlier one moves to history/)."""
+    for sub in ("notebooks", "logs"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
     params_file = run_dir / "params.yaml"
     cfg_text = yaml.safe_dump({"data_dir": str(data_dir), **cfg}, sort_keys=False, allow_unicode=True)
     if params_file.exists() and params_file.read_text(encoding="utf-8") != cfg_text:
@@ -164,60 +185,73 @@ def _run(args: argparse.Namespace, cfg: dict, current: dict) -> int:
         shutil.move(str(params_file), old)
     write_text_atomic(params_file, cfg_text)
 
-    common = {"run_dir": str(run_dir), "data_dir": str(data_dir), "run_id": run_id,
-              "submissions_dir": str(args.submissions_dir.resolve()), **cfg.get("common", {})}
-    env_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    os.environ["PYTHONPATH"] = env_path  # the kernels import the package from this checkout
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    print(f"run {run_id}: task {args.task}, profile {args.profile}, data {data_dir}")
-    print(f"run folder: {run_dir}")
-    t_run = time.time()
-    code_hash, libraries = package_source_hash(), library_versions()   # what every stage's result depends on
-    for i, stage in enumerate(stages, 1):
-        nb = NOTEBOOKS_DIR / f"{stage}.ipynb"
+
+@dataclass
+class _Run:
+    """One run_all.py run: runs each stage's notebook unless it is up to date."""
+
+    args: argparse.Namespace
+    cfg: dict
+    common: dict
+    run_dir: Path
+    current: dict
+    code_hash: str
+    libraries: dict
+    started: float
+
+    def stage(self, stage: str, prefix: str) -> int:
+        """Run (or skip) one stage; 0, or the exit code to stop with."""
+        nb, run_dir = NOTEBOOKS_DIR / f"{stage}.ipynb", self.run_dir
         if not nb.is_file():
             print(f"error: notebook {nb} not found", file=sys.stderr)
             return 2
         executed = run_dir / "notebooks" / nb.name
         try:
-            params = stage_parameters(cfg, stage, notebook_parameters(nb), common)
+            params = stage_parameters(self.cfg, stage, notebook_parameters(nb), self.common)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        fingerprint = stage_fingerprint(params, nb, code=code_hash, libraries=libraries)
+        fingerprint = stage_fingerprint(params, nb, code=self.code_hash, libraries=self.libraries)
         up_to_date, why = is_up_to_date(run_dir, stage, fingerprint)
-        prefix = f"[{i}/{len(stages)}] {stage}"
-        if up_to_date and not args.force:
+        if up_to_date and not self.args.force:
             print(f"{prefix}: skipped ({why} since its last success)")
-            continue
+            return 0
         moved = archive_stage(run_dir, stage, executed)
-        current.update(stage=stage, moved=moved, restored=None, run_dir=run_dir, executed=executed)
-        reason = "forced" if args.force and up_to_date else why
-        print(f"{prefix}: running ({reason})" + (f"; earlier outputs kept in {moved.relative_to(run_dir)}" if moved else ""),
-              flush=True)
+        self.current.update(stage=stage, moved=moved, restored=None, run_dir=run_dir, executed=executed)
+        reason = "forced" if self.args.force and up_to_date else why
+        print(f"{prefix}: running ({reason})" + (f"; earlier outputs kept in {moved.relative_to(run_dir)}"
+                                                 if moved else ""), flush=True)
         t0 = time.time()
         ok = _execute(nb, executed, params, run_dir / "logs" / f"{stage}.log")
         if not ok or read_manifest(run_dir, stage) is None:
-            why = ("" if ok else " The traceback is in the executed notebook "
-                   f"{executed} (log: {run_dir / 'logs' / (stage + '.log')}).")
-            if ok:
-                why = f" The notebook did not write its manifest ({manifest_path(run_dir, stage)})."
-            restored = restore_stage(run_dir, moved, keep=(executed,))
-            current["moved"] = None
-            kept = f" Its previous outputs are back in place ({', '.join(_short(restored))})." if restored else ""
-            if restored and moved.with_name(moved.name + "-failed").exists():
-                kept += f" What this attempt left there is in {moved.relative_to(run_dir)}-failed/."
-            print(f"{prefix}: FAILED after {time.time() - t0:.1f}s.{why}{kept}", file=sys.stderr)
-            return 1
-        current["moved"] = None
+            return self.failed(stage, prefix, ok, executed, moved, t0)
+        self.current["moved"] = None
         if moved is not None and (moved / "moved.json").is_file():
             (moved / "moved.json").unlink()
         write_json_atomic(state_path(run_dir, stage), {"fingerprint": fingerprint, "finished": time.time()})
         switched_off = (read_manifest(run_dir, stage) or {}).get("metrics", {}).get("off")
         state = f"off ({switched_off})" if switched_off else "done"
-        print(f"{prefix}: {state} in {time.time() - t0:.1f}s (elapsed {time.time() - t_run:.1f}s)", flush=True)
-    current["stage"] = None
-    own = _summary(run_dir, args, time.time() - t_run, run_id)
+        print(f"{prefix}: {state} in {time.time() - t0:.1f}s (elapsed {time.time() - self.started:.1f}s)",
+              flush=True)
+        return 0
+
+    def failed(self, stage: str, prefix: str, ok: bool, executed: Path, moved: Path | None, t0: float) -> int:
+        """Put the stage's previous outputs back and say where the traceback is."""
+        run_dir = self.run_dir
+        why = (f" The notebook did not write its manifest ({manifest_path(run_dir, stage)})." if ok else
+               f" The traceback is in the executed notebook {executed} (log: {run_dir / 'logs' / (stage + '.log')}).")
+        restored = restore_stage(run_dir, moved, keep=(executed,))
+        self.current["moved"] = None
+        kept = f" Its previous outputs are back in place ({', '.join(_short(restored))})." if restored else ""
+        if restored and moved.with_name(moved.name + "-failed").exists():
+            kept += f" What this attempt left there is in {moved.relative_to(run_dir)}-failed/."
+        print(f"{prefix}: FAILED after {time.time() - t0:.1f}s.{why}{kept}", file=sys.stderr)
+        return 1
+
+
+def _finish(args: argparse.Namespace, cfg: dict, run_dir: Path, run_id: str, seconds: float) -> int:
+    """The summary, then what was asked for after the run: figures published, the submission uploaded."""
+    own = _summary(run_dir, args, seconds, run_id)
     if args.publish_figures:
         _publish_figures(run_dir, args.task)
     if args.submit:
@@ -287,7 +321,9 @@ def next_commands(run_dir: Path, submission: Path | None) -> list[str]:
     lines = ["next:", f"  compare runs:  python -m emotions.runs --runs-dir {run_dir.parent}"]
     if (run_dir / "model").is_dir():
         lines.append(f"  serve it:      python -m emotions.serve --run {run_dir}")
-        if not (run_dir / "export").is_dir():
+        kind = read_json(run_dir / "model" / "model_card.json").get("kind") \
+            if (run_dir / "model" / "model_card.json").is_file() else None
+        if kind == "transformer" and not (run_dir / "export").is_dir():
             lines.append(f"  ONNX + int8:   python -m emotions.export_onnx {run_dir}")
     if submission is not None:
         lines.append(f"  upload:        kaggle competitions submit {KAGGLE_COMPETITION} -f {submission} -m 'emotions'"

@@ -1,6 +1,6 @@
 """The checked configuration schema: every key of every section, with its type and range, defined once.
 
-The model kinds' options are pydantic models (`emotions/models/options.py`: `BaselineOptions`, `TransformerOptions`,
+The model kinds' options are pydantic models (`emotions/models/kind_options.py`: `BaselineOptions`, `TransformerOptions`,
 `CNNOptions`, whose defaults are the kinds' `DEFAULTS`); the extension, leak and augmentation
 sections are built from their modules' defaults, so each option is declared in one place.
 `validate_config` runs on the merged config before any stage runs.
@@ -19,7 +19,7 @@ from ..data.extend import SOURCE_DEFAULTS
 from ..data.label_issues import LabelIssuesOptions
 from ..data.leaks import LEAK_DEFAULTS
 from ..data.utterances import UTTERANCE_SHARE
-from ..models.options import BaselineOptions, CNNOptions, TransformerOptions, UseOptions
+from ..models.kind_options import BaselineOptions, CNNOptions, TransformerOptions, UseOptions
 from ..models.thresholds import ThresholdSplit
 from .ablation_configs import CONFIGS
 from .self_training import SelfTrainingOptions
@@ -158,6 +158,7 @@ class Evaluate(Options):
     """The evaluate stage: besides tune and holdout, their ASR-style renderings (tune_asr, holdout_asr)."""
 
     asr: bool = True     # also score ASR-style renderings of tune and holdout (render_asr, fixed seed)
+    n_errors: int = Field(5, ge=0)   # the error analysis: most confident false positives / negatives per class
 
 
 class Export(Options):

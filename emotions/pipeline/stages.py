@@ -89,7 +89,7 @@ def run_stage(name: str, cfg: Mapping | Config, catalog: MemoryCatalog, **given:
 
 def off(section: str, what: str) -> StageResult:
     """The result of a stage switched off: it says so, and how to switch it on."""
-    how = f"switch it on with -p {section}.enabled=true (or {section}.enabled: true in a profile)"
+    how = f"-p {section}.enabled=true switches it on"
     print(f"{what} is off; {how}")
     return StageResult(report={"off": how})
 
@@ -233,7 +233,7 @@ def submission_stage(cfg: Config, *, model, test_file: Path, valid_file: Path, u
     template = load_labeled_csv(test_file, labels, expected_rows=cfg.common.expected_test_rows)
     predictor, outputs = as_predictor(model), {}
     if cfg.submission.ensemble_runs:   # this run's model averaged with other runs'; thresholds re-tuned on tune
-        from .run_ensemble import combine_runs
+        from .combine_runs import combine_runs
 
         run_dir = Path(model).parent
         predictor, outputs["ensemble"] = combine_runs(run_dir, cfg.submission.ensemble_runs, runs_dir=run_dir.parent)

@@ -29,6 +29,7 @@ from ...core.progress import tqdm
 
 from ...evaluation.metrics import apply_thresholds, tune_thresholds, weighted_f1
 from .data import LengthBucketBatchSampler, PadCollator, TokenizedDataset
+from .accelerator import make_accelerator
 from .distributed import gather_rows, lr_factor
 from .optim import build_optimizer, build_scheduler, param_groups
 from .seed import worker_init_fn
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainConfig:
     """Loop settings, built from a model kind's options (`from_options`): their meaning and defaults are the
-    transformer options' (emotions/models/options.py), defined there once."""
+    transformer options' (emotions/models/kind_options.py), defined there once."""
 
     epochs: int
     batch_size: int
@@ -71,7 +72,7 @@ class TrainConfig:
     def from_options(cls, options: dict, **overrides) -> "TrainConfig":
         """The loop settings in `options` (a kind's checked options), the rest from the transformer options'
         defaults; `overrides` win (e.g. the CNN's Adam without clipping)."""
-        from ..options import TransformerOptions
+        from ..kind_options import TransformerOptions
 
         values = {**TransformerOptions().model_dump(), **options, **overrides}
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
@@ -105,39 +106,6 @@ class TrainResult:
         d.pop("tune_proba")
         d["epochs_run"] = len(self.history)
         return d
-
-
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): autocast to bf16 is then faster, not slower."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def mixed_precision_for(precision: str) -> str:
-    """Resolve 'auto': bf16 on a CUDA device that supports it, or on a CPU with native bf16 (the quality check:
-    benchmarks/results/population_levers_quick.md), otherwise full precision."""
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if cpu_bf16_supported() else "no"
-
-
-def make_accelerator(precision: str = "auto", grad_accum: int = 1, pin_memory: bool = False):
-    """An `accelerate.Accelerator`; in a plain single process a changed precision resets its state.
-
-    Without CUDA it is created with `cpu=True`, so processes started by a launcher join a gloo group.
-    """
-    from accelerate import Accelerator, DataLoaderConfiguration
-    from accelerate.state import AcceleratorState
-
-    mp = mixed_precision_for(precision)
-    state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision") not in (None, mp) and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=grad_accum,
-                       cpu=not torch.cuda.is_available(),
-                       dataloader_config=DataLoaderConfiguration(non_blocking=pin_memory))
 
 
 def resolve_workers(num_workers: int | str, cuda: bool) -> int:
@@ -184,6 +152,20 @@ def logits_to_proba(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     t = torch.from_numpy(np.asarray(logits, dtype=np.float32))
     p = torch.sigmoid(t) if multilabel else torch.softmax(t, dim=1)
     return p.double().numpy()
+
+
+@dataclass
+class _FitState:
+    """What one `Trainer.fit` works with: the prepared model (and its unwrapped module), optimiser, schedule."""
+
+    model: nn.Module
+    raw_model: nn.Module
+    optimizer: object
+    scheduler: object
+    loader: DataLoader
+    sampler: LengthBucketBatchSampler
+    has_tune: bool
+    result: TrainResult
 
 
 class Trainer:
@@ -281,8 +263,51 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
+        """Train for `epochs` (early stopping on the tune split), keep the best epoch's weights."""
         cfg, acc = self.cfg, self.accelerator
         t_start = time.perf_counter()
+        run = self._prepare()
+        result = run.result
+        best_snap, bad_epochs, best_score = None, 0, None
+        for epoch in range(1, cfg.epochs + 1):
+            entry = self._train_epoch(epoch, run)
+            if run.has_tune:
+                metrics, proba = self.evaluate(run.raw_model)
+                entry.update(metrics)
+                score = -metrics["tune_loss"] if cfg.monitor == "loss" else metrics["tune_metric"]
+                if best_score is None or score > best_score + cfg.min_delta:
+                    best_score = score
+                    result.best_metric, result.best_epoch, bad_epochs = metrics["tune_metric"], epoch, 0
+                    result.tune_proba = proba
+                    best_snap = self._snapshot(run.raw_model)
+                else:
+                    bad_epochs += 1
+            entry["seconds"] = time.perf_counter() - entry.pop("_t0")
+            result.history.append(entry)
+            if acc.is_main_process:
+                log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in entry.items()
+                                                        if isinstance(v, float)))
+            if run.has_tune and cfg.patience and bad_epochs >= cfg.patience and epoch < cfg.epochs:
+                log.info("early stopping after epoch %d (best epoch %d, %s=%.4f)", epoch, result.best_epoch,
+                         result.metric_name, result.best_metric)
+                result.stopped_early = True
+                break
+        if best_snap is not None and result.best_epoch != len(result.history):
+            self._restore(run.raw_model, best_snap)
+        elif isinstance(best_snap, Path) and acc.is_main_process:
+            best_snap.unlink(missing_ok=True)
+        if not run.has_tune:
+            result.best_epoch = len(result.history)
+        # without accelerate's autocast wrapper: predictions after training run in fp32, like a loaded model's
+        self.model = acc.unwrap_model(run.model, keep_fp32_wrapper=False)
+        del run
+        acc.free_memory()
+        result.train_seconds = time.perf_counter() - t_start
+        return result
+
+    def _prepare(self) -> "_FitState":
+        """Model, optimiser, loader and schedule prepared by accelerate; the result with the run's layout."""
+        cfg, acc = self.cfg, self.accelerator
         loader, sampler = self._train_loader()
         self.model.to(self.device)
         self.loss_fn.to(self.device)
@@ -296,91 +321,59 @@ class Trainer:
         total_steps = steps_per_epoch * cfg.epochs
         scheduler = build_scheduler(raw_optimizer, cfg.schedule, total_steps,
                                     int(round(cfg.warmup_ratio * total_steps)))
-        raw_model = acc.unwrap_model(model)
         has_tune = self.tune_ds is not None and len(self.tune_ds) > 0
         result = TrainResult(metric_name=("tune_weighted_f1" if self.multilabel else "tune_accuracy") if has_tune else "")
-        best_snap, bad_epochs, best_score = None, 0, None
-        show = cfg.progress and acc.is_local_main_process
         result.distributed = {
             "num_processes": acc.num_processes, "distributed_type": str(acc.distributed_type).split(".")[-1],
             "per_device_batch": cfg.batch_size, "grad_accum": cfg.grad_accum,
             "global_batch": cfg.batch_size * cfg.grad_accum * acc.num_processes,
             "optimizer_steps_per_epoch": steps_per_epoch, "lr_scaling": cfg.lr_scaling, "lr": lr, "head_lr": head_lr}
         if acc.is_main_process:
-                log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes "
+            log.info("training %d rows, %d epochs x %d optimiser steps (batch %d x accum %d x %d processes "
                      "[%s], lr %.3g, lr_scaling %s), device %s, precision %s, workers %d", len(self.train_ds),
                      cfg.epochs, steps_per_epoch, cfg.batch_size, cfg.grad_accum, acc.num_processes,
                      result.distributed["distributed_type"], lr, cfg.lr_scaling, self.device, acc.mixed_precision,
                      self.num_workers)
-        for epoch in range(1, cfg.epochs + 1):
-            changes = {}
-            if self.before_epoch is not None:
-                changes = dict(self.before_epoch(epoch, self.train_ds) or {})
-                sampler.lengths = np.asarray(self.train_ds.lengths)
-            sampler.set_epoch(epoch)
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=self.device)
-            seen = opt_steps = 0
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, dynamic_ncols=True)
-            for step, batch in enumerate(loader, 1):
-                with acc.accumulate(model):
-                    logits = model(batch["input_ids"], batch["attention_mask"])
-                    loss = self.loss_fn(logits, batch["labels"])
-                    acc.backward(loss)
-                    if acc.sync_gradients and cfg.max_grad_norm:
-                        acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
-                    if acc.sync_gradients:
-                        opt_steps += 1
-                        if not acc.optimizer_step_was_skipped:
-                            scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                n = batch["input_ids"].shape[0]
-                loss_sum += loss.detach() * n
-                seen += n
-                bar.update(1)
-                if show and (step % cfg.log_every == 0 or step == len(loader)):
-                    bar.set_postfix(loss=f"{(loss_sum / seen).item():.4f}",
-                                    samples_s=f"{seen * acc.num_processes / (time.perf_counter() - t0):.1f}")
-            bar.close()
-            totals = acc.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")
-            train_loss = float((totals[0] / totals[1]).item())
-            train_time = time.perf_counter() - t0
-            entry = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_time,
-                     "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
-                     "lr": float(scheduler.get_last_lr()[0]), "optimizer_steps": opt_steps,
-                     "num_processes": acc.num_processes, **changes}
-            if has_tune:
-                metrics, proba = self.evaluate(raw_model)
-                entry.update(metrics)
-                score = -metrics["tune_loss"] if cfg.monitor == "loss" else metrics["tune_metric"]
-                if best_score is None or score > best_score + cfg.min_delta:
-                    best_score = score
-                    result.best_metric, result.best_epoch, bad_epochs = metrics["tune_metric"], epoch, 0
-                    result.tune_proba = proba
-                    best_snap = self._snapshot(raw_model)
-                else:
-                    bad_epochs += 1
-            entry["seconds"] = time.perf_counter() - t0
-            result.history.append(entry)
-            if acc.is_main_process:
-                log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in entry.items()
-                                                        if isinstance(v, float)))
-            if has_tune and cfg.patience and bad_epochs >= cfg.patience and epoch < cfg.epochs:
-                log.info("early stopping after epoch %d (best epoch %d, %s=%.4f)", epoch, result.best_epoch,
-                         result.metric_name, result.best_metric)
-                result.stopped_early = True
-                break
-        if best_snap is not None and result.best_epoch != len(result.history):
-            self._restore(raw_model, best_snap)
-        elif isinstance(best_snap, Path) and acc.is_main_process:
-            best_snap.unlink(missing_ok=True)
-        if not has_tune:
-            result.best_epoch = len(result.history)
-        # without accelerate's autocast wrapper: predictions after training run in fp32, like a loaded model's
-        self.model = acc.unwrap_model(model, keep_fp32_wrapper=False)
-        del optimizer, scheduler
-        acc.free_memory()
-        result.train_seconds = time.perf_counter() - t_start
-        return result
+        return _FitState(model, acc.unwrap_model(model), optimizer, scheduler, loader, sampler, has_tune, result)
+
+    def _train_epoch(self, epoch: int, run: "_FitState") -> dict:
+        """One pass over the training rows; the epoch's history entry (its start time under `_t0`)."""
+        cfg, acc, model, loader = self.cfg, self.accelerator, run.model, run.loader
+        changes = {}
+        if self.before_epoch is not None:
+            changes = dict(self.before_epoch(epoch, self.train_ds) or {})
+            run.sampler.lengths = np.asarray(self.train_ds.lengths)
+        run.sampler.set_epoch(epoch)
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=self.device)
+        seen = opt_steps = 0
+        show = cfg.progress and acc.is_local_main_process
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, dynamic_ncols=True)
+        for step, batch in enumerate(loader, 1):
+            with acc.accumulate(model):
+                logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = self.loss_fn(logits, batch["labels"])
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                run.optimizer.step()
+                if acc.sync_gradients:
+                    opt_steps += 1
+                    if not acc.optimizer_step_was_skipped:
+                        run.scheduler.step()
+                run.optimizer.zero_grad(set_to_none=True)
+            n = batch["input_ids"].shape[0]
+            loss_sum += loss.detach() * n
+            seen += n
+            bar.update(1)
+            if show and (step % cfg.log_every == 0 or step == len(loader)):
+                bar.set_postfix(loss=f"{(loss_sum / seen).item():.4f}",
+                                samples_s=f"{seen * acc.num_processes / (time.perf_counter() - t0):.1f}")
+        bar.close()
+        totals = acc.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")
+        train_time = time.perf_counter() - t0
+        return {"epoch": epoch, "train_loss": float((totals[0] / totals[1]).item()), "train_seconds": train_time,
+                "train_samples_per_s": float(totals[1].item()) / max(train_time, 1e-9),
+                "lr": float(run.scheduler.get_last_lr()[0]), "optimizer_steps": opt_steps,
+                "num_processes": acc.num_processes, **changes, "_t0": t0}
