@@ -163,3 +163,11 @@ def test_cnn_benchmark_runs_through_the_stage_functions(calls, tmp_path):
     r = bench.run_task("twitter", DEMO_DATA_DIR, {"epochs": 1, "embedding_dim": 8, "filters": 8, "dense_units": 8,
                                                   "progress": False}, tmp_path, None)
     assert calls == ["split_data", "train"] and r["accuracy"] is not None
+
+
+def test_the_stage_list_is_one_list():
+    """The registered stage functions, the notebooks and base.yaml's `stages` name the same stages."""
+    notebooks = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    base = yaml.safe_load((CONFIGS_DIR / "base.yaml").read_text(encoding="utf-8"))["stages"]
+    assert sorted(stages.STAGES) == notebooks == base
+    assert list(stages.CHAIN) == [s for s in base if s in ("02_extend", "03_augment", "04_train", "05_evaluate")]

@@ -1,13 +1,14 @@
 """The ablation's configurations: name -> config overrides on top of "no extension, no augmentation".
 
 Kept apart from emotions.pipeline.ablation (which runs them) so the schema can check `ablation.configs`
-without importing the pipeline.
+without importing the pipeline (no import circle).
 """
 
 from __future__ import annotations
 
+from ..augment import METHOD_ORDER as METHODS
+
 RARE = ["fear", "disgust", "sadness"]
-METHODS = ["backtranslation", "synonyms", "asr_noise"]
 
 
 def src(**sources: dict) -> dict:
