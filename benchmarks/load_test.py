@@ -88,6 +88,14 @@ class RssSampler:
         self._thread.join(5)
 
 
+def prometheus_value(text: str, name: str) -> float | None:
+    """The value of one unlabelled Prometheus sample (e.g. the model calls the server made)."""
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 async def run_load(url: str, texts: list[str], n: int, concurrency: int, max_seconds: float,
                    batch_every: int, batch_size: int) -> dict:
     import httpx
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             report["load"] = asyncio.run(run_load(url, texts, args.requests, args.concurrency, args.max_seconds,
                                                   args.batch_every, args.batch_size))
         report["bad_inputs"] = check_bad_inputs(url, health["max_batch"], health["max_chars"])
-        report["server_batches"] = httpx.get(url + "/health").json()["requests_batched"]
+        report["server_batches"] = prometheus_value(httpx.get(url + "/metrics").text, "emotions_model_calls_total")
     mem = [m for _, m in rss.samples]
     report["rss_mb"] = {"first": mem[0], "last": mem[-1], "max": max(mem), "growth": mem[-1] - mem[0],
                         "second_half_growth": mem[-1] - mem[len(mem) // 2], "samples": len(mem),

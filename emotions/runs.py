@@ -63,8 +63,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name))
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))   # an empty section ({}: all defaults) adds no key
         else:
             out[name] = value
     return out

@@ -77,9 +77,8 @@ def test_health(client, tiny):
     assert h["status"] == "ok" and h["kind"] == "transformer" and h["backend"] == "torch"
     assert h["task"] == "cryptonite" and h["version"] == emotions.__version__
     assert h["labels"] == pred.labels and h["multilabel"] is True
-    assert h["thresholds"]["anger"] == pytest.approx(0.3)
     assert h["max_chars"] == MAX_CHARS and h["max_batch"] == MAX_BATCH
-    assert h["model_dir"].endswith("model")
+    assert "thresholds" not in h and "model_dir" not in h and "/" not in str(h)   # says less: no paths
 
 
 def test_predict_uses_preprocessing_and_tuned_thresholds(client, tiny):

@@ -252,6 +252,11 @@ class _Run:
 def _finish(args: argparse.Namespace, cfg: dict, run_dir: Path, run_id: str, seconds: float) -> int:
     """The summary, then what was asked for after the run: figures published, the submission uploaded."""
     own = _summary(run_dir, args, seconds, run_id)
+    tracking = cfg.get("tracking", {}) or {}
+    if tracking.get("enabled", True):
+        from ..tracking import log_run
+
+        log_run(run_dir, cfg, register=tracking.get("model_name"))   # one line; -p tracking.enabled=false: off
     if args.publish_figures:
         _publish_figures(run_dir, args.task)
     if args.submit:

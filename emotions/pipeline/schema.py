@@ -190,6 +190,14 @@ class Submission(Options):
     ensemble_runs: list[str] = []   # run ids under the runs folder, or paths
 
 
+class Tracking(Options):
+    """MLflow tracking of each run_all.py run (emotions/tracking.py): `$MLFLOW_TRACKING_URI`, else the project's
+    sqlite:///mlruns.db."""
+
+    enabled: bool = True
+    model_name: str | None = None   # also register the run's model folder as a version of this model name
+
+
 class Config(Options):
     """The whole merged configuration (configs/base.yaml <- profile <- task <- -p)."""
 
@@ -204,6 +212,7 @@ class Config(Options):
     submission: Submission = Submission()
     export: Export = Export()
     ablation: Ablation = Ablation()
+    tracking: Tracking = Tracking()
 
     @field_validator("stages")
     @classmethod

@@ -1,4 +1,5 @@
-"""Request-level helpers of the service: blank and over-long texts, error messages, the body-size limit."""
+"""Request-level helpers of the service: blank and over-long texts, error messages, the body-size limit,
+the path a request names inside the app."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def limit_text(text: str, max_chars: int) -> tuple[str, bool]:
     """(text cleaned to valid Unicode and cut to `max_chars` characters, whether it was cut)."""
     truncated = len(text) > max_chars
     return clean_unicode(text[:max_chars] if truncated else text), truncated
+
+
+def app_path(scope: dict) -> str:
+    """The request's path inside the app (without the `root_path` a proxy mounts it under)."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 def message(error: dict) -> str:

@@ -2,13 +2,19 @@
 
     python -m emotions.serve --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--workers 1] [--threads N]
                              [--backend torch|native|onnx|onnx-int8] [--max-chars 2000] [--max-batch 64]
+                             [--api-keys-file FILE] [--limit-concurrency 256] [--timeout-keep-alive 5]
+                             [--timeout-graceful-shutdown 30]
 
 Endpoints: `POST /predict` {"text": "..."} -> {"labels": [...], "scores": {label: p}, "truncated": bool}
 (plus "warning" when the text is empty after preprocessing); `POST /predict/batch` {"texts": [...]} ->
-{"results": [...]}; `GET /health`; OpenAPI docs at `/docs` and `/redoc`, served from local files.
-Texts are preprocessed exactly as in training (`Predictor.preprocess`) and decided with the run's tuned
-thresholds (`Predictor.decide`). Requests are answered by one inference thread that merges whatever
-requests are waiting into one batch (no added delay when idle, higher throughput under load).
+{"results": [...]}; `GET /health`; `GET /metrics` (Prometheus); OpenAPI docs at `/docs` and `/redoc`,
+served from local files. Texts are preprocessed exactly as in training (`Predictor.preprocess`) and decided
+with the run's tuned thresholds (`Predictor.decide`). Requests are answered by one inference thread that
+merges whatever requests are waiting into one batch (no added delay when idle, higher throughput under
+load); a batch request goes to it in micro-batches, so single texts are not held up behind it.
+
+API keys, CORS, the access log and the load limits are switched by EMOTIONS_* environment variables
+(`settings`); docs/serving.md lists them all.
 
 Backends: `torch` / `native` load the model folder as trained (any kind, baseline included);
 `onnx` / `onnx-int8` run the export made by `python -m emotions.export_onnx` (see `backends`). The service
@@ -18,17 +24,12 @@ never writes into the run folder: a missing export fails at start-up (`--export-
 # no `from __future__ import annotations`: FastAPI must resolve the request models defined in create_app
 
 import argparse
-import asyncio
 import json
 import logging
 import os
-import queue
 import sys
-import threading
 import time
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -40,99 +41,32 @@ from .backends import BACKENDS, backend_label, load_backend
 from .inputs import (DEFAULT_MAX_CHARS, EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text,
                      undecodable_body)
 from .inputs import message as _message
-from .onnx_predictor import clean_unicode, locate
+from .limits import Gate, InflightLimit, MicroBatcher
+from .observability import Metrics, RequestObserver, access_log, limit_repeated_logs, note, setup_logging
+from .onnx_predictor import clean_unicode
+from .security import ApiKeyAuth, access_summary, add_cors
+from .settings import ServiceSettings
+from .worker import DEFAULT_MAX_BATCH, InferenceWorker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
-
-
-# --- inference thread ------------------------------------------------------------------------------
-@dataclass
-class _Job:
-    texts: list[str]
-    future: Future
-
-
-class InferenceWorker:
-    """One thread runs the model; jobs waiting in the queue are merged into one batch (up to `max_batch`)."""
-
-    def __init__(self, predictor: Predictor, max_batch: int = DEFAULT_MAX_BATCH):
-        self.predictor = predictor
-        self.max_batch = max(1, int(max_batch))
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.batches = 0
-        self.texts = 0
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="emotions-inference", daemon=True)
-                self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None and thread.is_alive():
-            self._queue.put(None)
-            thread.join(timeout)
-
-    def submit(self, texts: Sequence[str]) -> Future:
-        """Future of (probabilities, decisions) for `texts` (already cleaned and truncated)."""
-        self.start()
-        fut: Future = Future()
-        self._queue.put(_Job(list(texts), fut))
-        return fut
-
-    def _loop(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            jobs, n = [job], len(job.texts)
-            while n < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)          # stop after this batch
-                    break
-                jobs.append(nxt)
-                n += len(nxt.texts)
-            self._run(jobs)
-
-    def _run(self, jobs: list[_Job]) -> None:
-        texts = [t for j in jobs for t in j.texts]
-        try:
-            proba = np.asarray(self.predictor.predict_proba(texts), dtype=np.float64)
-            decisions = self.predictor.decide(proba)
-        except Exception as exc:  # noqa: BLE001 - handed to the waiting requests
-            log.exception("inference failed on a batch of %d texts", len(texts))
-            for j in jobs:
-                if not j.future.done():
-                    j.future.set_exception(exc)
-            return
-        self.batches += 1
-        self.texts += len(texts)
-        start = 0
-        for j in jobs:
-            end = start + len(j.texts)
-            if not j.future.done():
-                j.future.set_result((proba[start:end], decisions[start:end]))
-            start = end
+DEFAULT_LIMIT_CONCURRENCY = 256        # uvicorn: open connections / tasks before it answers 503 itself
+DEFAULT_KEEP_ALIVE_S = 5
+DEFAULT_GRACEFUL_SHUTDOWN_S = 30
 
 
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max_chars: int = DEFAULT_MAX_CHARS,
                max_batch: int = DEFAULT_MAX_BATCH, threads: int | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, predictor: Predictor | None = None,
-               auto_export: bool = False, spinning: bool = False):
-    """The FastAPI app for a run folder (or model folder), or for an already loaded `predictor`."""
-    from fastapi import Request
+               auto_export: bool = False, spinning: bool = False, settings: ServiceSettings | None = None,
+               api_keys_file: str | None = None):
+    """The FastAPI app for a run folder (or model folder), or for an already loaded `predictor`.
+
+    `settings`: keys, CORS, logging and load limits; by default read from the environment
+    (`ServiceSettings.from_env`, with `api_keys_file` added to the key files)."""
+    from fastapi import Request, Response
     from fastapi.exceptions import RequestValidationError
     from fastapi_offline import FastAPIOffline
     from starlette.exceptions import HTTPException
@@ -141,6 +75,7 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
     if max_chars < 1 or max_batch < 1:
         raise ValueError("max_chars and max_batch must be >= 1")
+    settings = ServiceSettings.from_env(api_keys_file=api_keys_file) if settings is None else settings
     if predictor is None:
         if run_dir is None:
             raise ValueError("give a run folder or a predictor")
@@ -151,7 +86,11 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
     labels = list(predictor.labels)
     served_backend = backend_label(predictor, backend)
     worker = InferenceWorker(predictor, max_batch=max_batch)
-    model_dir = str(locate(run_dir).model_dir) if run_dir is not None else None
+    batcher = MicroBatcher(worker, settings.micro_batch, settings.request_timeout_s)
+    gate = Gate(settings.max_inflight)
+    metrics = Metrics({"kind": str(predictor.kind), "backend": served_backend, "labels": str(len(labels)),
+                       "task": str(predictor.task or ""), "version": __version__}, len(labels),
+                      inflight=lambda: gate.inflight, worker=worker)
 
     def check_text(v: str) -> str:
         if is_blank(v):
@@ -202,11 +141,8 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
         version: str
         labels: list[str]
         multilabel: bool
-        thresholds: dict[str, float]
         max_chars: int
         max_batch: int
-        model_dir: str | None
-        requests_batched: dict[str, int]
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -222,8 +158,8 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
                               f"{predictor.kind} model on the {served_backend} backend.")
     app.state.predictor = predictor
     app.state.worker = worker
-
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.state.metrics = metrics
+    _guard(app, settings, gate, metrics, max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError):
@@ -259,18 +195,20 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
     @app.post("/predict", response_model=Prediction, response_model_exclude_none=True, summary="Classify one text",
               responses={422: {"description": "missing/empty/non-string text or invalid JSON"}})
-    async def predict(body: TextIn) -> dict:
+    async def predict(body: TextIn, request: Request) -> dict:
         text, truncated = limit_text(body.text, max_chars)
-        proba, decisions = await asyncio.wrap_future(worker.submit([text]))
+        note(request, 1, int(truncated))
+        proba, decisions = await batcher.run([text], request)
         return to_prediction(proba[0], decisions[0], truncated, predictor.preprocess([text])[0])
 
     @app.post("/predict/batch", response_model=BatchOut, response_model_exclude_none=True,
               summary="Classify several texts",
               responses={413: {"description": f"more than {max_batch} texts"},
                          422: {"description": "missing/empty list, a non-string or empty text, invalid JSON"}})
-    async def predict_batch(body: BatchIn) -> dict:
+    async def predict_batch(body: BatchIn, request: Request) -> dict:
         limited = [limit_text(t, max_chars) for t in body.texts]
-        proba, decisions = await asyncio.wrap_future(worker.submit([t for t, _ in limited]))
+        note(request, len(limited), sum(cut for _, cut in limited))
+        proba, decisions = await batcher.run([t for t, _ in limited], request)
         clean = predictor.preprocess([t for t, _ in limited])
         return {"results": [to_prediction(p, d, cut, c)
                             for p, d, (_, cut), c in zip(proba, decisions, limited, clean)]}
@@ -279,32 +217,50 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
     async def health() -> dict:
         return {"status": "ok", "kind": predictor.kind, "task": predictor.task, "backend": served_backend,
                 "version": __version__, "labels": labels, "multilabel": bool(predictor.multilabel),
-                "thresholds": {l: float(t) for l, t in zip(labels, predictor.thresholds)},
-                "max_chars": max_chars, "max_batch": max_batch, "model_dir": model_dir,
-                "requests_batched": {"batches": worker.batches, "texts": worker.texts}}
+                "max_chars": max_chars, "max_batch": max_batch}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_page() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     return app
+
+
+def _guard(app, settings: ServiceSettings, gate: Gate, metrics: Metrics, max_body_bytes: int) -> None:
+    """Wrap the app in its middleware and say in one log line who may call it.
+
+    The last added runs first: request observer (id, access log, metrics) > CORS > API key > in-flight cap
+    > body size, so refused requests are logged and counted, and browsers see CORS headers on a 401."""
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(InflightLimit, gate=gate)
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys, protect_health=settings.protect_health)
+    add_cors(app, settings.cors_origins)
+    app.add_middleware(RequestObserver, metrics=metrics, log_access=settings.access_log)
+    app.state.settings = settings
+    limit_repeated_logs()
+    if settings.access_log and access_log.level == logging.NOTSET:
+        access_log.setLevel(logging.INFO)
+    log.log(logging.INFO if settings.api_keys else logging.WARNING,
+            access_summary(settings.api_keys, settings.api_keys_source, settings.protect_health))
 
 
 # --- CLI -------------------------------------------------------------------------------------------
 WORKER_CONFIG_ENV = "EMOTIONS_SERVE_CONFIG"
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("emotions").setLevel(level.upper())
-
-
 def app_from_env():
     """App factory for uvicorn's worker processes (`--workers` > 1): create_app's arguments in $EMOTIONS_SERVE_CONFIG."""
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
-    _setup_logging(config.pop("log_level", "info"))
+    setup_logging(config.pop("log_level", "info"))
     return create_app(**config)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m emotions.serve", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 epilog="API keys, CORS, access log, in-flight cap and deadline: EMOTIONS_* "
+                                        "environment variables, see docs/serving.md")
     ap.add_argument("--run", required=True, type=Path, help="run folder (with model/) or a model folder")
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
     ap.add_argument("--port", type=int, default=8000, help="TCP port")
@@ -322,26 +278,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--export-if-missing", dest="auto_export", action="store_true",
                     help="onnx backends: export the model at start-up when the run has no export (local use: "
                          "writes into the run folder, needs the full install); by default a missing export is an error")
+    ap.add_argument("--api-keys-file", default=None,
+                    help="file with one API key per line (adds to $EMOTIONS_API_KEYS / $EMOTIONS_API_KEYS_FILE)")
+    ap.add_argument("--limit-concurrency", type=int, default=DEFAULT_LIMIT_CONCURRENCY,
+                    help="uvicorn answers 503 to a request arriving while this many connections are open or "
+                         "requests in progress (per worker)")
+    ap.add_argument("--timeout-keep-alive", type=int, default=DEFAULT_KEEP_ALIVE_S,
+                    help="seconds an idle keep-alive connection stays open")
+    ap.add_argument("--timeout-graceful-shutdown", type=int, default=DEFAULT_GRACEFUL_SHUTDOWN_S,
+                    help="on SIGTERM / SIGINT: seconds to let requests in progress finish")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log detail")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = _parser()
     args = ap.parse_args(argv)
-    if args.workers < 1:
-        ap.error("--workers must be >= 1")
-    _setup_logging(args.log_level)
+    if args.workers < 1 or args.limit_concurrency < 1:
+        ap.error("--workers and --limit-concurrency must be >= 1")
+    setup_logging(args.log_level)
     config = dict(run_dir=str(args.run), backend=args.backend, max_chars=args.max_chars, max_batch=args.max_batch,
-                  threads=args.threads, max_body_bytes=args.max_body_bytes, spinning=args.spinning)
+                  threads=args.threads, max_body_bytes=args.max_body_bytes, spinning=args.spinning,
+                  api_keys_file=args.api_keys_file)
     try:
         app = create_app(**config, auto_export=args.auto_export)       # fails here, once, with a clear message
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     import uvicorn
+
+    server = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,   # we log ourselves
+                  limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.timeout_keep_alive,
+                  timeout_graceful_shutdown=args.timeout_graceful_shutdown)
     if args.workers == 1:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(app, **server)
         return 0
     del app                                                             # each worker loads its own copy
     os.environ[WORKER_CONFIG_ENV] = json.dumps({**config, "log_level": args.log_level})
-    uvicorn.run("emotions.serving.service:app_from_env", factory=True, workers=args.workers, host=args.host,
-                port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run("emotions.serving.service:app_from_env", factory=True, workers=args.workers, **server)
     return 0
 
 
