@@ -19,7 +19,7 @@ def test_editing_a_default_in_a_copy_of_the_package_changes_the_code_hash(tmp_pa
     (pkg / "models" / "__pycache__").mkdir(exist_ok=True)
     (pkg / "models" / "__pycache__" / "x.pyc").write_bytes(b"junk")
     assert fp.package_source_hash(pkg) == before
-    baseline = pkg / "models" / "options.py"       # the baseline's DEFAULTS come from BaselineOptions here
+    baseline = pkg / "models" / "kind_options.py"       # the baseline's DEFAULTS come from BaselineOptions here
     text = baseline.read_text(encoding="utf-8")
     edited, n = re.subn(r"\bC: float = Field\(([0-9.eE+-]+)", lambda m: f"C: float = Field({float(m.group(1)) * 2}",
                         text, count=1)
