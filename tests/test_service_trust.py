@@ -5,7 +5,6 @@ settings and a /health that says less."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -29,6 +28,7 @@ from emotions.serving.observability import ACCESS_LOGGER, RepeatFilter, RepeatLi
 from emotions.serving.security import KeyChecker  # noqa: E402
 from emotions.serving.service import create_app, main as serve_main  # noqa: E402
 from emotions.serving.settings import ServiceSettings  # noqa: E402
+from live_server import serving  # noqa: E402
 
 LABELS = list(get_task("cryptonite").labels)
 SECRET = "совершенно секретный текст"
@@ -72,26 +72,6 @@ def run_async(app, go):
         return asyncio.run(main())
     finally:
         app.state.worker.stop()
-
-
-@contextlib.contextmanager
-def serving(app, **config):
-    """A real uvicorn server for `app` on a free local port, in a thread; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", **config))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 async def until(predicate, timeout: float = 5.0) -> None:

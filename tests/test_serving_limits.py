@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from emotions.data.labels import get_task  # noqa: E402
 from emotions.data.preprocess import PreprocessConfig  # noqa: E402
 from emotions.models.base import Predictor  # noqa: E402
 from emotions.serving.service import create_app  # noqa: E402
+from live_server import serving  # noqa: E402
 
 LIMIT = 1000
 
@@ -87,12 +86,6 @@ def test_a_body_longer_than_its_content_length_is_cut_off(app):
     assert len(starts) == 1 and starts[0]["status"] == 413
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def chunked_request(port: int, body: bytes, piece: int = 200) -> bytes:
     """POST /predict with a hand-made chunked body over a real socket; the raw response."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -128,20 +121,10 @@ def read_response(s: socket.socket) -> bytes:
 
 
 def test_a_chunked_upload_to_a_real_server_is_413(app):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
+    with serving(app, log_level="warning") as url:
+        port = int(url.rsplit(":", 1)[1])
         over = chunked_request(port, json.dumps({"text": "а" * 5000}).encode())
         assert over.startswith(b"HTTP/1.1 413"), over[:200]
         assert b"over the limit of 1000 bytes" in over
         under = chunked_request(port, json.dumps({"text": "ну и ладно"}, ensure_ascii=False).encode())
         assert under.startswith(b"HTTP/1.1 200"), under[:200]
-    finally:
-        server.should_exit = True
-        thread.join(10)
