@@ -26,7 +26,8 @@ import emotions  # noqa: E402
 from emotions.data.labels import get_task  # noqa: E402
 from emotions.models.base import Predictor  # noqa: E402
 from emotions.data.preprocess import PreprocessConfig  # noqa: E402
-from emotions.serving.service import create_app, is_blank, limit_text, main as serve_main  # noqa: E402
+from emotions.serving.inputs import is_blank, limit_text  # noqa: E402
+from emotions.serving.service import create_app, main as serve_main  # noqa: E402
 from tiny_runs import make_tiny_transformer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,21 @@ def test_long_text_is_truncated_and_says_so(client):
     assert [b["truncated"] for b in batch] == [True, False]
 
 
+def test_a_bad_item_of_a_batch_gets_its_own_error_and_the_others_are_classified(client):
+    texts = ["ok", " ", None, "\u200b"]
+    r = client.post("/predict/batch", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [res.get("error") for res in results] == [None, "empty text", "missing text", "empty text"]
+    for text, res in zip(texts, results):
+        if res.get("error"):
+            assert res["labels"] == [] and res["scores"] == {} and res["truncated"] is False
+        else:
+            assert res == client.post("/predict", json={"text": text}).json()
+    only_bad = client.post("/predict/batch", json={"texts": ["", None]}).json()["results"]
+    assert [res["error"] for res in only_bad] == ["empty text", "missing text"]
+
+
 @pytest.mark.parametrize("path,body,fragment", [
     ("/predict", b'{"text": ""}', "visible character"),
     ("/predict", b'{"text": "  \\n\\t \\u200b\\u00a0 "}', "visible character"),
@@ -133,7 +149,6 @@ def test_long_text_is_truncated_and_says_so(client):
     ("/predict", b'["a"]', "valid dictionary"),
     ("/predict/batch", b'{"texts": []}', "at least 1"),
     ("/predict/batch", b'{"texts": "a"}', "valid list"),
-    ("/predict/batch", b'{"texts": ["ok", " "]}', "positions [1]"),
     ("/predict/batch", b'{"texts": ["ok", 3]}', "valid string"),
     ("/predict/batch", b'{"text": "ok"}', "Field required"),
 ])

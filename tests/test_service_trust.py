@@ -333,7 +333,7 @@ def test_a_big_batch_runs_in_micro_batches_and_lets_single_texts_through():
         batch = asyncio.create_task(c.post("/predict/batch", json={"texts": TEXTS[:8]}))
         await until(probe.entered.is_set)
         single = asyncio.create_task(c.post("/predict", json={"text": "одинокий"}))
-        await until(lambda: app.state.worker._queue.qsize() >= 1)
+        await until(lambda: app.state.worker.waiting() >= 1)
         probe.hold.set()
         return await batch, await single
 
@@ -442,3 +442,88 @@ def test_docs_name_every_switch():
     assert names and not [n for n in names if f"`{n}`" not in doc]
     for option in ("--api-keys-file", "--limit-concurrency", "--timeout-keep-alive", "--timeout-graceful-shutdown"):
         assert f"`{option}" in doc, option
+
+
+# --- the worker's two lanes --------------------------------------------------------------------------------
+def test_single_texts_run_before_queued_bulk_work_and_bulk_is_not_starved():
+    from emotions.serving.worker import InferenceWorker
+
+    probe = Probe()
+    probe.hold.clear()
+    worker = InferenceWorker(probe, max_batch=16, bulk_every=2)
+    try:
+        first = worker.submit(["b0"] * 4, bulk=True)
+        assert probe.entered.wait(5)                                     # the first bulk job is running
+        bulk = [worker.submit([f"b{k}"] * 4, bulk=True) for k in (1, 2)]
+        singles = [worker.submit([f"s{k}"]) for k in range(3)]
+        probe.hold.set()
+        for f in [first, *bulk, *singles]:
+            f.result(10)
+        later = [worker.submit([f"t{k}"]) for k in range(1)]
+        later[0].result(10)
+    finally:
+        worker.stop()
+    calls = [sorted(set(c)) for c in probe.calls]
+    # the three queued singles merge into one call ahead of the queued bulk jobs; bulk jobs run one per call
+    assert calls[:4] == [["b0"], ["s0", "s1", "s2"], ["b1"], ["b2"]], calls
+    assert all(len(c) <= 4 for c in probe.calls if c[0].startswith("b"))
+
+
+def test_a_bulk_job_runs_after_bulk_every_interactive_calls():
+    from emotions.serving.worker import InferenceWorker
+
+    probe = Probe()
+    probe.hold.clear()
+    worker = InferenceWorker(probe, max_batch=1, bulk_every=2)       # max_batch 1: one single per call
+    try:
+        futures = [worker.submit(["s0"])]
+        assert probe.entered.wait(5)
+        futures += [worker.submit(["x"] * 3, bulk=True)] + [worker.submit([f"s{k}"]) for k in range(1, 5)]
+        probe.hold.set()
+        for f in futures:
+            f.result(10)
+    finally:
+        worker.stop()
+    order = [c[0] for c in probe.calls]
+    assert order == ["s0", "s1", "s2", "x", "s3", "s4"], order
+
+
+def test_stopping_runs_every_accepted_job_first():
+    from emotions.serving.worker import InferenceWorker
+
+    probe = Probe()
+    probe.hold.clear()
+    worker = InferenceWorker(probe)
+    futures = [worker.submit(["a"])]
+    assert probe.entered.wait(5)
+    futures += [worker.submit(["b"]), worker.submit(["c"] * 20, bulk=True)]
+    threading.Timer(0.2, probe.hold.set).start()
+    worker.stop(timeout=10)
+    assert all(f.done() and not f.exception() for f in futures)
+
+
+def test_a_connection_that_never_sends_a_byte_is_closed_after_the_keep_alive_timeout():
+    from emotions.serving.protocol import IdleTimeoutH11Protocol
+
+    with serving(app_with(), http=IdleTimeoutH11Protocol, timeout_keep_alive=1, limit_concurrency=50) as url:
+        host, port = url.rsplit("//", 1)[1].split(":")
+        silent = [socket.create_connection((host, int(port))) for _ in range(60)]     # more than the limit
+        try:
+            assert httpx.get(url + "/health", timeout=10).status_code == 503          # all places taken ...
+            time.sleep(2.0)
+            for s in silent:                                                          # ... until they time out
+                s.settimeout(1)
+                assert s.recv(1) == b""
+            assert httpx.get(url + "/health", timeout=10).status_code == 200
+        finally:
+            for s in silent:
+                s.close()
+
+
+def test_the_connection_limit_fits_the_open_files_limit(monkeypatch, caplog):
+    from emotions.serving import protocol
+
+    monkeypatch.setattr(protocol.resource, "getrlimit", lambda _which: (1024, 1024))
+    assert protocol.connection_budget(500) == 500
+    assert protocol.connection_budget(4096) == 1024 - protocol.RESERVED_FDS
+    assert "lowered to 960" in caplog.text and "ulimit -n" in caplog.text

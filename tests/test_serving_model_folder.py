@@ -3,6 +3,7 @@ match the sha256 manifest written with them. Every failure is one line that name
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -169,3 +170,34 @@ def test_a_model_folder_with_a_manifest_is_verified_on_torch(run, tmp_path, caps
     (run / "model" / MANIFEST_FILE).write_text("{not json")
     with pytest.raises(ModelFolderError, match="manifest.json is unreadable"):
         load_backend(run, "torch")
+
+
+# --- written at training save --------------------------------------------------------------------------------
+def test_the_training_save_writes_a_manifest_and_one_flipped_byte_stops_start_up(run, capsys):
+    files = read_manifest(run / "model")["files"]
+    assert "head.safetensors" in files and any(n.startswith("encoder/") for n in files)
+    assert "model_card.json" not in files                          # retuned thresholds stay legitimate
+    weights = max((run / "model" / "encoder").glob("*.safetensors"), key=lambda p: p.stat().st_size)
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    assert serve_main(["--run", str(run), "--backend", "torch"]) == 2
+    err = one_line_error(capsys)
+    assert f"encoder/{weights.name} was altered" in err and "changed since it was saved" in err
+
+
+def test_asr_dictionaries_are_copied_into_the_model_folder_at_save(run, tmp_path, monkeypatch):
+    from emotions.models import load_predictor, read_model_card
+
+    outside = tmp_path / "my_fixes.tsv"
+    outside.write_text("превед\tпривет\n", encoding="utf-8")
+    pred = load_predictor(run / "model")
+    pred.preprocess_config = dataclasses.replace(pred.preprocess_config, asr_dictionary_paths=(str(outside),))
+    saved = pred.save(tmp_path / "saved")
+    names = read_model_card(saved)["preprocess"]["asr_dictionary_paths"]
+    assert names == ["asr/0-my_fixes.tsv"] and "asr/0-my_fixes.tsv" in read_manifest(saved)["files"]
+    outside.unlink()                                                # the folder no longer needs it
+    monkeypatch.chdir(tmp_path)
+    assert load_predictor(saved).preprocess(["Превед, как дела?"]) == ["привет как дела"]
+    assert load_backend(saved, "torch").preprocess(["Превед"]) == ["привет"]
+    assert pred.save(saved) and read_model_card(saved)["preprocess"]["asr_dictionary_paths"] == names

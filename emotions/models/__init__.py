@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..data.labels import TaskSpec
-from .base import MODEL_CARD, Predictor, read_model_card
+from .base import MODEL_CARD, Predictor, read_model_card, resolve_dictionaries
 
 if TYPE_CHECKING:                      # pandas stays out of the serving install
     import pandas as pd
@@ -45,7 +45,7 @@ def train_model(kind: str, train_df: pd.DataFrame, tune_df: pd.DataFrame, spec: 
 def load_predictor(model_dir: str | Path) -> Predictor:
     """Load any trained model folder (the kind is read from its model card)."""
     card = read_model_card(model_dir)
-    return _module(card["kind"]).load(Path(model_dir))
+    return resolve_dictionaries(_module(card["kind"]).load(Path(model_dir)), model_dir)
 
 
 __all__ = ["MODEL_CARD", "MODEL_KINDS", "Predictor", "load_predictor", "read_model_card", "train_model"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -10,13 +12,14 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..core.io import write_json_atomic
+from ..core.manifest import MODEL_CARD, write_manifest
 from ..evaluation.metrics import WEIGHT_COLUMN, apply_thresholds, tune_thresholds
 from ..data.preprocess import PreprocessConfig, preprocess_texts
 
 if TYPE_CHECKING:                      # pandas stays out of the serving install
     import pandas as pd
 
-MODEL_CARD = "model_card.json"
+ASR_DIR = "asr"                        # the ASR dictionaries a model was trained with, copied into its folder
 
 
 def read_model_card(model_dir: str | Path) -> dict:
@@ -85,10 +88,18 @@ class Predictor(ABC):
         }
 
     def save(self, model_dir: str | Path, extra: dict | None = None) -> Path:
+        """Write a self-contained model folder: the kind's files, the ASR dictionaries it preprocesses with
+        (copied into `asr/`, named relative to the folder; the predictor reads them from there from now on),
+        the card, and a manifest of every file's hash, which the service and the batch job verify."""
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         self.save_weights(model_dir)
-        write_json_atomic(model_dir / MODEL_CARD, {**self.card(), **(extra or {})})
+        card = {**self.card(), **(extra or {})}
+        card["preprocess"]["asr_dictionary_paths"] = bundle_dictionaries(
+            self.preprocess_config.asr_dictionary_paths, model_dir)
+        write_json_atomic(model_dir / MODEL_CARD, card)
+        write_manifest(model_dir)
+        resolve_dictionaries(self, model_dir, card["preprocess"]["asr_dictionary_paths"])
         return model_dir
 
     @staticmethod
@@ -99,3 +110,31 @@ class Predictor(ABC):
                     thresholds=[card["thresholds"][l] for l in card["labels"]] if card.get("thresholds") else None,
                     ensure_one=card.get("ensure_one", True), task=card.get("task", ""),
                     params=card.get("params"))
+
+
+def bundle_dictionaries(paths: Sequence[str | Path], model_dir: Path) -> list[str]:
+    """Copy ASR dictionaries into `model_dir/asr/` (unless already inside it); their names relative to it."""
+    root = Path(model_dir).resolve()
+    names = []
+    for k, path in enumerate(map(Path, paths)):
+        if path.resolve().is_relative_to(root):
+            names.append(path.resolve().relative_to(root).as_posix())
+            continue
+        target = root / ASR_DIR / f"{k}-{path.name}"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(path, target)
+        names.append(target.relative_to(root).as_posix())
+    return names
+
+
+def resolve_dictionaries(predictor: Predictor, model_dir: str | Path,
+                         names: Sequence[str] | None = None) -> Predictor:
+    """Read the card's relative ASR dictionary names (or `names`) from the model folder, not the working
+    directory (names from older cards that are not in the folder are kept as they are)."""
+    config = predictor.preprocess_config
+    names = config.asr_dictionary_paths if names is None else names
+    resolved = tuple(str(Path(model_dir) / p) if not Path(p).is_absolute() and (Path(model_dir) / p).is_file()
+                     else p for p in names)
+    if resolved != tuple(config.asr_dictionary_paths):
+        predictor.preprocess_config = dataclasses.replace(config, asr_dictionary_paths=resolved)
+    return predictor

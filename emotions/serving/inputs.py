@@ -3,6 +3,7 @@ the path a request names inside the app."""
 
 from __future__ import annotations
 
+import math
 import unicodedata
 
 from .onnx_predictor import clean_unicode
@@ -16,6 +17,16 @@ EMPTY_AFTER_PREPROCESSING = ("the text is empty after preprocessing (no words th
 def is_blank(text: str) -> bool:
     """True when a text has nothing but whitespace, control and format characters (e.g. zero-width)."""
     return all(ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES for ch in text)
+
+
+def text_problem(text: object) -> str:
+    """"" for a usable text, else why it gets no labels: missing (None, NaN, NA), not a string, or blank.
+    The batch job and `/predict/batch` report it per row / item."""
+    if text is None or type(text).__name__ == "NAType" or (isinstance(text, float) and math.isnan(text)):
+        return "missing text"
+    if not isinstance(text, str):
+        return f"text is a {type(text).__name__}, not a string"
+    return "empty text" if is_blank(text) else ""
 
 
 def limit_text(text: str, max_chars: int) -> tuple[str, bool]:

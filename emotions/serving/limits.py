@@ -2,9 +2,9 @@
 
 - `InflightLimit`: at most `Gate.limit` prediction requests (/predict...) at once; one more gets a 503 with
   `Retry-After` at once, instead of waiting in an ever longer queue. /health and /metrics are not counted.
-- `MicroBatcher`: a request's texts go to the inference thread in micro-batches, one after the other, so a
-  single text arriving meanwhile is run between two micro-batches of a big batch instead of after all of
-  it. Before each micro-batch it checks the request's deadline (504 once past) and whether the client has
+- `MicroBatcher`: a request's texts go to the inference thread in micro-batches, one after the other. A
+  request of more than `INTERACTIVE_TEXTS` texts goes in the worker's bulk lane, so a single text arriving
+  meanwhile runs before its next micro-batch instead of after all of it (`worker`). Before each micro-batch it checks the request's deadline (504 once past) and whether the client has
   gone (the rest is skipped, logged as 499).
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 from .inputs import app_path
 
 RETRY_AFTER_S = 1
+INTERACTIVE_TEXTS = 8               # requests up to this many texts take the worker's interactive lane
 CLIENT_CLOSED = 499                 # nginx's "client closed request": only ever seen in logs and metrics
 
 
@@ -73,6 +74,7 @@ class MicroBatcher:
         from starlette.exceptions import HTTPException
 
         deadline = time.monotonic() + self.timeout_s
+        bulk = len(texts) > INTERACTIVE_TEXTS
         probas, decisions = [], []
         for start in range(0, len(texts), self.micro_batch):
             if start and request is not None and await request.is_disconnected():
@@ -81,7 +83,7 @@ class MicroBatcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._past_deadline(start, len(texts))
-            future = self.worker.submit(texts[start:start + self.micro_batch])
+            future = self.worker.submit(texts[start:start + self.micro_batch], bulk=bulk)
             try:
                 proba, decided = await asyncio.wait_for(asyncio.wrap_future(future), left)
             except asyncio.TimeoutError:

@@ -7,7 +7,8 @@
 
 Endpoints: `POST /predict` {"text": "..."} -> {"labels": [...], "scores": {label: p}, "truncated": bool}
 (plus "warning" when the text is empty after preprocessing); `POST /predict/batch` {"texts": [...]} ->
-{"results": [...]}; `GET /health`; `GET /metrics` (Prometheus); OpenAPI docs at `/docs` and `/redoc`,
+{"results": [...]}, one per text in order (an empty or null text gets {"error": ...} and no labels, as the
+batch job reports a row); `GET /` a page to try the model in a browser; `GET /health`; `GET /metrics` (Prometheus); OpenAPI docs at `/docs` and `/redoc`,
 served from local files. Texts are preprocessed exactly as in training (`Predictor.preprocess`) and decided
 with the run's tuned thresholds (`Predictor.decide`). Requests are answered by one inference thread that
 merges whatever requests are waiting into one batch (no added delay when idle, higher throughput under
@@ -21,7 +22,7 @@ Backends: `torch` / `native` load the model folder as trained (any kind, baselin
 never writes into the run folder: a missing export fails at start-up (`--export-if-missing` opts in).
 """
 
-# no `from __future__ import annotations`: FastAPI must resolve the request models defined in create_app
+# no `from __future__ import annotations`: FastAPI must resolve the body models named in _add_routes
 
 import argparse
 import json
@@ -30,6 +31,7 @@ import os
 import sys
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -38,12 +40,12 @@ import numpy as np
 from .. import __version__
 from ..models.base import Predictor
 from .backends import BACKENDS, backend_label, load_backend
-from .inputs import (DEFAULT_MAX_CHARS, EMPTY_AFTER_PREPROCESSING, BodySizeLimit, is_blank, limit_text,
-                     undecodable_body)
-from .inputs import message as _message
+from .errors import add_error_handlers
+from .inputs import DEFAULT_MAX_CHARS, EMPTY_AFTER_PREPROCESSING, BodySizeLimit, limit_text, text_problem
 from .limits import Gate, InflightLimit, MicroBatcher
 from .observability import Metrics, RequestObserver, access_log, limit_repeated_logs, note, setup_logging
-from .onnx_predictor import clean_unicode
+from .page import add_page
+from .schemas import Bodies, make_bodies
 from .security import ApiKeyAuth, access_summary, add_cors
 from .settings import ServiceSettings
 from .worker import DEFAULT_MAX_BATCH, InferenceWorker
@@ -51,12 +53,22 @@ from .worker import DEFAULT_MAX_BATCH, InferenceWorker
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
-DEFAULT_LIMIT_CONCURRENCY = 256        # uvicorn: open connections / tasks before it answers 503 itself
+DEFAULT_LIMIT_CONCURRENCY = 4096       # uvicorn: open connections / tasks before it answers 503 itself
 DEFAULT_KEEP_ALIVE_S = 5
 DEFAULT_GRACEFUL_SHUTDOWN_S = 30
 
 
 # --- the app ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Served:
+    """What the routes of one app answer with."""
+    predictor: Predictor
+    backend: str
+    max_chars: int
+    max_batch: int
+    batcher: MicroBatcher
+
+
 def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max_chars: int = DEFAULT_MAX_CHARS,
                max_batch: int = DEFAULT_MAX_BATCH, threads: int | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, predictor: Predictor | None = None,
@@ -66,83 +78,19 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
     `settings`: keys, CORS, logging and load limits; by default read from the environment
     (`ServiceSettings.from_env`, with `api_keys_file` added to the key files)."""
-    from fastapi import Request, Response
-    from fastapi.exceptions import RequestValidationError
     from fastapi_offline import FastAPIOffline
-    from starlette.exceptions import HTTPException
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
     if max_chars < 1 or max_batch < 1:
         raise ValueError("max_chars and max_batch must be >= 1")
     settings = ServiceSettings.from_env(api_keys_file=api_keys_file) if settings is None else settings
     if predictor is None:
-        if run_dir is None:
-            raise ValueError("give a run folder or a predictor")
-        t0 = time.perf_counter()
-        predictor = load_backend(run_dir, backend, threads=threads, auto_export=auto_export, spinning=spinning)
-        log.info("loaded %s model from %s on backend %s in %.1fs", predictor.kind, run_dir, backend,
-                 time.perf_counter() - t0)
-    labels = list(predictor.labels)
+        predictor = _load(run_dir, backend, threads=threads, auto_export=auto_export, spinning=spinning)
     served_backend = backend_label(predictor, backend)
     worker = InferenceWorker(predictor, max_batch=max_batch)
-    batcher = MicroBatcher(worker, settings.micro_batch, settings.request_timeout_s)
     gate = Gate(settings.max_inflight)
-    metrics = Metrics({"kind": str(predictor.kind), "backend": served_backend, "labels": str(len(labels)),
-                       "task": str(predictor.task or ""), "version": __version__}, len(labels),
+    metrics = Metrics({"kind": str(predictor.kind), "backend": served_backend, "labels": str(len(predictor.labels)),
+                       "task": str(predictor.task or ""), "version": __version__}, len(predictor.labels),
                       inflight=lambda: gate.inflight, worker=worker)
-
-    def check_text(v: str) -> str:
-        if is_blank(v):
-            raise ValueError("text must contain at least one visible character (empty or whitespace-only given)")
-        return v
-
-    example = "я так рада, что ты пришёл!"
-
-    class TextIn(BaseModel):
-        """One text to classify."""
-        text: StrictStr = Field(..., description=f"raw text; longer than {max_chars} characters is truncated",
-                                examples=[example])
-
-        @field_validator("text")
-        @classmethod
-        def _check(cls, v: str) -> str:
-            return check_text(v)
-
-    class BatchIn(BaseModel):
-        """Several texts to classify at once."""
-        texts: list[StrictStr] = Field(..., min_length=1, max_length=max_batch,
-                                       description=f"1..{max_batch} raw texts", examples=[[example, "ужас какой"]])
-
-        @field_validator("texts")
-        @classmethod
-        def _check_all(cls, v: list[str]) -> list[str]:
-            bad = [i for i, t in enumerate(v) if is_blank(t)]
-            if bad:
-                raise ValueError(f"texts at positions {bad[:10]} are empty or whitespace-only")
-            return v
-
-    class Prediction(BaseModel):
-        labels: list[str] = Field(..., description="decided labels (tuned thresholds; argmax for single-label)")
-        scores: dict[str, float] = Field(..., description="probability per label")
-        truncated: bool = Field(..., description=f"the text was cut to {max_chars} characters")
-        warning: str | None = Field(None, description="set when the prediction deserves caution, e.g. a text "
-                                                      "that is empty after preprocessing (only present then)")
-
-    class BatchOut(BaseModel):
-        results: list[Prediction]
-
-    class Health(BaseModel):
-        model_config = ConfigDict(protected_namespaces=())
-        status: str
-        kind: str
-        task: str
-        backend: str
-        version: str
-        labels: list[str]
-        multilabel: bool
-        max_chars: int
-        max_batch: int
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -154,77 +102,87 @@ def create_app(run_dir: str | Path | None = None, backend: str = "torch", *, max
 
     # Swagger UI / ReDoc from the files fastapi-offline ships (FastAPI's self-hosting recipe): /docs works offline
     app = FastAPIOffline(title="emotions", version=__version__, lifespan=lifespan,
-                  description=f"Emotion classification ({predictor.task or 'task'}: {', '.join(labels)}), "
-                              f"{predictor.kind} model on the {served_backend} backend.")
-    app.state.predictor = predictor
-    app.state.worker = worker
-    app.state.metrics = metrics
+                         description=f"Emotion classification ({predictor.task or 'task'}: "
+                                     f"{', '.join(predictor.labels)}), {predictor.kind} model on the "
+                                     f"{served_backend} backend.")
+    app.state.predictor, app.state.worker, app.state.metrics = predictor, worker, metrics
     _guard(app, settings, gate, metrics, max_body_bytes)
+    add_error_handlers(app, max_batch)
+    batcher = MicroBatcher(worker, settings.micro_batch, settings.request_timeout_s)
+    _add_routes(app, Served(predictor, served_backend, max_chars, max_batch, batcher),
+                make_bodies(max_chars, max_batch))
+    add_page(app, predictor)
+    return app
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        for e in errors:
-            if e.get("type") == "too_long" and tuple(e.get("loc", ())) == ("body", "texts"):
-                n = e.get("input")
-                n = len(n) if isinstance(n, list) else "too many"
-                return JSONResponse({"detail": f"batch of {n} texts is over the limit of {max_batch} "
-                                               f"(--max-batch); split it"}, status_code=413)
-        # no "input" echoed back: it may be huge or hold characters JSON cannot encode
-        detail = [{"loc": list(e.get("loc", ())), "msg": clean_unicode(_message(e)), "type": e.get("type", "")}
-                  for e in errors]
-        return JSONResponse({"detail": detail}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException):
-        if isinstance(exc.__cause__, UnicodeDecodeError):       # FastAPI answers 400 for a body it cannot decode
-            return JSONResponse({"detail": [undecodable_body(exc.__cause__)]}, status_code=422)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+def _load(run_dir: str | Path | None, backend: str, **options) -> Predictor:
+    """The run's predictor on `backend`, with one log line saying how long it took."""
+    if run_dir is None:
+        raise ValueError("give a run folder or a predictor")
+    t0 = time.perf_counter()
+    predictor = load_backend(run_dir, backend, **options)
+    log.info("loaded %s model from %s on backend %s in %.1fs", predictor.kind, run_dir, backend,
+             time.perf_counter() - t0)
+    return predictor
 
-    @app.exception_handler(Exception)
-    async def internal_error(_request: Request, exc: Exception):
-        log.exception("unhandled error: %s", exc)
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
-    def to_prediction(proba: np.ndarray, decision: np.ndarray, truncated: bool, clean: str = "x") -> dict:
-        out = {"labels": [l for l, d in zip(labels, decision) if d],
-               "scores": {l: round(float(p), 6) for l, p in zip(labels, proba)}, "truncated": truncated}
-        if not clean.strip():
-            out["warning"] = EMPTY_AFTER_PREPROCESSING
-        return out
+def to_prediction(labels: Sequence[str], proba: np.ndarray, decision: np.ndarray, truncated: bool,
+                  clean: str = "x") -> dict:
+    """One answer: decided labels, rounded scores, `truncated`, and a warning for a text that preprocessing
+    emptied."""
+    out = {"labels": [l for l, d in zip(labels, decision) if d],
+           "scores": {l: round(float(p), 6) for l, p in zip(labels, proba)}, "truncated": truncated}
+    if not clean.strip():
+        out["warning"] = EMPTY_AFTER_PREPROCESSING
+    return out
+
+
+async def classify(served: Served, texts: Sequence[str], request) -> list[dict]:
+    """Answers for raw texts (cut to max_chars), through the micro-batcher; counted in the metrics."""
+    limited = [limit_text(t, served.max_chars) for t in texts]
+    note(request, len(limited), sum(cut for _, cut in limited))
+    if not limited:
+        return []
+    cut_texts = [t for t, _ in limited]
+    proba, decisions = await served.batcher.run(cut_texts, request)
+    clean = served.predictor.preprocess(cut_texts)
+    labels = served.predictor.labels
+    return [to_prediction(labels, p, d, cut, c) for p, d, (_, cut), c in zip(proba, decisions, limited, clean)]
+
+
+def _add_routes(app, served: Served, bodies: Bodies) -> None:
+    """POST /predict and /predict/batch, GET /health and /metrics."""
+    from fastapi import Request, Response
+
+    TextIn, BatchIn, Prediction, BatchOut, Health = (bodies.TextIn, bodies.BatchIn, bodies.Prediction,
+                                                     bodies.BatchOut, bodies.Health)
+    predictor = served.predictor
 
     @app.post("/predict", response_model=Prediction, response_model_exclude_none=True, summary="Classify one text",
               responses={422: {"description": "missing/empty/non-string text or invalid JSON"}})
     async def predict(body: TextIn, request: Request) -> dict:
-        text, truncated = limit_text(body.text, max_chars)
-        note(request, 1, int(truncated))
-        proba, decisions = await batcher.run([text], request)
-        return to_prediction(proba[0], decisions[0], truncated, predictor.preprocess([text])[0])
+        return (await classify(served, [body.text], request))[0]
 
     @app.post("/predict/batch", response_model=BatchOut, response_model_exclude_none=True,
               summary="Classify several texts",
-              responses={413: {"description": f"more than {max_batch} texts"},
-                         422: {"description": "missing/empty list, a non-string or empty text, invalid JSON"}})
+              responses={413: {"description": f"more than {served.max_batch} texts"},
+                         422: {"description": "missing/empty list, a non-string item, invalid JSON"}})
     async def predict_batch(body: BatchIn, request: Request) -> dict:
-        limited = [limit_text(t, max_chars) for t in body.texts]
-        note(request, len(limited), sum(cut for _, cut in limited))
-        proba, decisions = await batcher.run([t for t, _ in limited], request)
-        clean = predictor.preprocess([t for t, _ in limited])
-        return {"results": [to_prediction(p, d, cut, c)
-                            for p, d, (_, cut), c in zip(proba, decisions, limited, clean)]}
+        problems = [text_problem(t) for t in body.texts]
+        answers = iter(await classify(served, [t for t, p in zip(body.texts, problems) if not p], request))
+        return {"results": [{"labels": [], "scores": {}, "truncated": False, "error": p} if p else next(answers)
+                            for p in problems]}
 
     @app.get("/health", response_model=Health, summary="Model and service information")
     async def health() -> dict:
-        return {"status": "ok", "kind": predictor.kind, "task": predictor.task, "backend": served_backend,
-                "version": __version__, "labels": labels, "multilabel": bool(predictor.multilabel),
-                "max_chars": max_chars, "max_batch": max_batch}
+        return {"status": "ok", "kind": predictor.kind, "task": predictor.task, "backend": served.backend,
+                "version": __version__, "labels": list(predictor.labels), "multilabel": bool(predictor.multilabel),
+                "max_chars": served.max_chars, "max_batch": served.max_batch}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics_page() -> Response:
-        body, content_type = metrics.render()
+        body, content_type = app.state.metrics.render()
         return Response(body, media_type=content_type)
-
-    return app
 
 
 def _guard(app, settings: ServiceSettings, gate: Gate, metrics: Metrics, max_body_bytes: int) -> None:
@@ -284,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="uvicorn answers 503 to a request arriving while this many connections are open or "
                          "requests in progress (per worker)")
     ap.add_argument("--timeout-keep-alive", type=int, default=DEFAULT_KEEP_ALIVE_S,
-                    help="seconds an idle keep-alive connection stays open")
+                    help="seconds an idle connection stays open (a new one that sends nothing, too)")
     ap.add_argument("--timeout-graceful-shutdown", type=int, default=DEFAULT_GRACEFUL_SHUTDOWN_S,
                     help="on SIGTERM / SIGINT: seconds to let requests in progress finish")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log detail")
@@ -307,9 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    from .protocol import IdleTimeoutH11Protocol, connection_budget
+
     server = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,   # we log ourselves
-                  limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.timeout_keep_alive,
-                  timeout_graceful_shutdown=args.timeout_graceful_shutdown)
+                  limit_concurrency=connection_budget(args.limit_concurrency), http=IdleTimeoutH11Protocol,
+                  timeout_keep_alive=args.timeout_keep_alive, timeout_graceful_shutdown=args.timeout_graceful_shutdown)
     if args.workers == 1:
         uvicorn.run(app, **server)
         return 0
