@@ -333,3 +333,15 @@ def test_cli_serves_over_http(baseline_run):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_several_workers_check_the_model_in_a_child_and_fail_once_with_one_line(baseline_run, tmp_path, capsys):
+    from emotions.serving.service import check_in_child
+
+    assert check_in_child({"run_dir": str(baseline_run), "backend": "native"}) is None
+    broken = tmp_path / "run"
+    shutil.copytree(baseline_run, broken)
+    (broken / "model" / "model_card.json").write_text("{not json", encoding="utf-8")
+    assert serve_main(["--run", str(broken), "--backend", "native", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "model_card.json is not valid JSON" in err and err.count("\n") == 1

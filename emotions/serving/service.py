@@ -258,10 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = dict(run_dir=str(args.run), backend=args.backend, max_chars=args.max_chars, max_batch=args.max_batch,
                   threads=args.threads, max_body_bytes=args.max_body_bytes, spinning=args.spinning,
                   api_keys_file=args.api_keys_file)
-    try:
-        app = create_app(**config, auto_export=args.auto_export)       # fails here, once, with a clear message
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    # the model is checked and loaded once before serving, so a bad folder fails here with one line; with
+    # several workers that happens in a child process, and the supervisor holds no copy of the model
+    app, problem = ((None, check_in_child(config, args.auto_export, args.log_level)) if args.workers > 1
+                    else _app_or_error(config, args.auto_export))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     import uvicorn
 
@@ -270,13 +272,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,   # we log ourselves
                   limit_concurrency=connection_budget(args.limit_concurrency), http=IdleTimeoutH11Protocol,
                   timeout_keep_alive=args.timeout_keep_alive, timeout_graceful_shutdown=args.timeout_graceful_shutdown)
-    if args.workers == 1:
+    if app is not None:
         uvicorn.run(app, **server)
         return 0
-    del app                                                             # each worker loads its own copy
     os.environ[WORKER_CONFIG_ENV] = json.dumps({**config, "log_level": args.log_level})
     uvicorn.run("emotions.serving.service:app_from_env", factory=True, workers=args.workers, **server)
     return 0
+
+
+def _app_or_error(config: dict, auto_export: bool):
+    """(the app, None), or (None, the one-line reason it cannot be made)."""
+    try:
+        return create_app(**config, auto_export=auto_export), None
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        return None, str(exc)
+
+
+def _check(config: dict, auto_export: bool, log_level: str, conn) -> None:
+    setup_logging(log_level)
+    conn.send(_app_or_error(config, auto_export)[1])
+
+
+def check_in_child(config: dict, auto_export: bool = False, log_level: str = "warning") -> str | None:
+    """Make the app once in a spawned child process; the reason it failed, None when it worked."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_check, args=(config, auto_export, log_level, send), name="emotions-model-check")
+    child.start()
+    send.close()
+    try:
+        return receive.recv()
+    except EOFError:
+        child.join()
+        return f"the model check process exited with code {child.exitcode} before answering"
+    finally:
+        child.join()
 
 
 if __name__ == "__main__":
