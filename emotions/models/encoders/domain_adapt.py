@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,44 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _sample_texts(texts: Sequence[str], max_rows: int | None, seed: int) -> list[str]:
+    """The non-blank texts, or a seeded random subset of `max_rows` of them (in their order)."""
+    texts = [str(t) for t in texts if str(t).strip()]
+    if max_rows is not None and len(texts) > int(max_rows):
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), int(max_rows), replace=False))
+        texts = [texts[i] for i in keep]
+    return texts
+
+
+def _mlm_epoch(model, optimizer, batches: Iterable[dict], dev, autocast, max_grad_norm: float | None, bar,
+               epoch: int) -> tuple[float, int]:
+    """One pass of masked-language-model training: (mean loss, optimizer steps)."""
+    total, steps = 0.0, 0
+    for batch in batches:
+        if bar is not None:
+            bar.update(1)
+        if not bool((batch["labels"] != -100).any()):
+            continue   # nothing masked (very short rows): no loss to learn from
+        batch = {k: v.to(dev) for k, v in batch.items()}
+        with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
+            loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        total += float(loss.detach())
+        steps += 1
+        if bar is not None:
+            bar.set_postfix(epoch=epoch + 1, loss=f"{total / steps:.3f}")
+    return total / max(steps, 1), steps
+
+
+def _loss_summary(losses: list[float]) -> dict:
+    return {"loss_per_epoch": [round(v, 5) for v in losses], "loss_first_epoch": round(losses[0], 5),
+            "loss_last_epoch": round(losses[-1], 5)}
+
+
 def adapt_encoder(source: str | Path, texts: Sequence[str], out_dir: str | Path, *, epochs: int = 1,
                   mlm_probability: float = 0.15, lr: float = 5e-5, batch_size: int = 32, max_length: int = 128,
                   seed: int = 42, max_rows: int | None = None, weight_decay: float = 0.01,
@@ -93,10 +131,7 @@ def adapt_encoder(source: str | Path, texts: Sequence[str], out_dir: str | Path,
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    texts = [str(t) for t in texts if str(t).strip()]
-    if max_rows is not None and len(texts) > int(max_rows):
-        keep = np.sort(np.random.default_rng(seed).choice(len(texts), int(max_rows), replace=False))
-        texts = [texts[i] for i in keep]
+    texts = _sample_texts(texts, max_rows, seed)
     if not texts:
         raise ValueError("no texts to continue pre-training on")
     out = Path(out_dir)
@@ -123,27 +158,10 @@ def adapt_encoder(source: str | Path, texts: Sequence[str], out_dir: str | Path,
             bar = tqdm(total=epochs * len(sampler), desc="mlm", unit="batch", dynamic_ncols=True)
         for epoch in range(epochs):
             sampler.set_epoch(epoch)
-            total, batches = 0.0, 0
-            for rows in sampler:
-                batch = collator([{"input_ids": ids[i].tolist()} for i in rows])
-                if bar is not None:
-                    bar.update(1)
-                if not bool((batch["labels"] != -100).any()):
-                    continue   # nothing masked (very short rows): no loss to learn from
-                batch = {k: v.to(dev) for k, v in batch.items()}
-                with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
-                    loss = model(**batch).loss
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                optimizer.step()
-                total += float(loss.detach())
-                batches += 1
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{total / batches:.3f}")
-            steps += batches
-            losses.append(total / max(batches, 1))
+            batches = (collator([{"input_ids": ids[i].tolist()} for i in rows]) for rows in sampler)
+            loss, done = _mlm_epoch(model, optimizer, batches, dev, autocast, max_grad_norm, bar, epoch)
+            steps += done
+            losses.append(loss)
             log.info("MLM epoch %d/%d: loss %.4f", epoch + 1, epochs, losses[-1])
         if bar is not None:
             bar.close()
@@ -155,10 +173,9 @@ def adapt_encoder(source: str | Path, texts: Sequence[str], out_dir: str | Path,
         tokenizer.save_pretrained(out)
     summary = {"epochs": int(epochs), "rows": len(texts), "tokens": int(sum(len(x) for x in ids)),
                "mlm_probability": float(mlm_probability), "lr": float(lr), "batch_size": int(batch_size),
-               "max_length": int(max_length), "loss_per_epoch": [round(v, 5) for v in losses],
-               "loss_first_epoch": round(losses[0], 5), "loss_last_epoch": round(losses[-1], 5),
-               "steps": steps, "train_seconds": round(loop_seconds, 2),
-               "seconds": round(time.perf_counter() - started, 2), "device": dev.type}
+               "max_length": int(max_length), **_loss_summary(losses), "steps": steps,
+               "train_seconds": round(loop_seconds, 2), "seconds": round(time.perf_counter() - started, 2),
+               "device": dev.type}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     log.info("MLM done: %d rows, loss %.4f -> %.4f, %.1fs", len(texts), losses[0], losses[-1], summary["seconds"])
     return out

@@ -19,6 +19,18 @@ def build_precompiled_charsmap(mapping: dict[int, str]) -> bytes:
     bytes, a darts-clone double array (uint32 units) keyed by the UTF-8 bytes of each
     codepoint, then the NUL-terminated replacement strings the leaf values point to.
     """
+    blob, root = _charsmap_trie(mapping)
+    array = _DoubleArray()
+    queue = deque([(root, 0)])
+    while queue:
+        queue.extend(array.place(*queue.popleft()))
+    arr = array.units_array()
+    return struct.pack("<I", arr.nbytes) + arr.tobytes() + bytes(blob)
+
+
+def _charsmap_trie(mapping: dict[int, str]) -> tuple[bytearray, dict]:
+    """(the NUL-terminated replacement strings, a byte trie of the codepoints' UTF-8 whose leaves (key None)
+    hold their string's offset)."""
     blob = bytearray()
     str_off: dict[bytes, int] = {}
     root: dict = {}
@@ -31,58 +43,65 @@ def build_precompiled_charsmap(mapping: dict[int, str]) -> bytes:
         for byte in chr(cp).encode("utf-8"):
             node = node.setdefault(byte, {})
         node[None] = str_off[out]
+    return blob, root
 
-    units: list[int] = [0] * 512
-    used_pos = bytearray(512)
-    used_pos[0] = 1                      # the root unit
-    used_base: set[int] = set()
-    first_free = 1
 
-    def ensure(n: int) -> None:
-        if n > len(units):
-            grow = max(n, 2 * len(units)) - len(units)
-            units.extend([0] * grow)
-            used_pos.extend(bytes(grow))
+class _DoubleArray:
+    """A darts-clone double array built breadth-first, one trie node at a time."""
 
-    queue = deque([(root, 0)])
-    while queue:
-        node, pos = queue.popleft()
+    def __init__(self) -> None:
+        self.units: list[int] = [0] * 512
+        self.used_pos = bytearray(512)
+        self.used_pos[0] = 1                 # the root unit
+        self.used_base: set[int] = set()
+        self.first_free = 1
+
+    def ensure(self, n: int) -> None:
+        if n > len(self.units):
+            grow = max(n, 2 * len(self.units)) - len(self.units)
+            self.units.extend([0] * grow)
+            self.used_pos.extend(bytes(grow))
+
+    def free_base(self, slots: list[int]) -> int:
+        """A base where all `slots` are free, not used as a base before, and no slot lands at position 0."""
+        while self.first_free < len(self.used_pos) and self.used_pos[self.first_free]:
+            self.first_free += 1
+        p = self.first_free
+        while True:
+            base = p ^ slots[0]
+            self.ensure((base | 0xFF) + 1)
+            if base not in self.used_base and base >= 256 and all(not self.used_pos[base ^ s] for s in slots):
+                return base
+            p += 1
+            self.ensure(p + 1)
+            while self.used_pos[p]:
+                p += 1
+                self.ensure(p + 1)
+
+    def place(self, node: dict, pos: int) -> list[tuple[dict, int]]:
+        """Write `node`'s children (and leaf value) below unit `pos`; the children to place next."""
         labels = sorted(k for k in node if k is not None)
         slots = ([0] if None in node else []) + labels
         if not slots:
-            continue
-        # find a free base: all slots free, base unused, no slot at position 0
-        while first_free < len(used_pos) and used_pos[first_free]:
-            first_free += 1
-        p = first_free
-        while True:
-            base = p ^ slots[0]
-            ensure((base | 0xFF) + 1)
-            if (base not in used_base and base >= 256
-                    and all(not used_pos[base ^ s] for s in slots)):
-                break
-            p += 1
-            ensure(p + 1)
-            while used_pos[p]:
-                p += 1
-                ensure(p + 1)
-        used_base.add(base)
+            return []
+        base = self.free_base(slots)
+        self.used_base.add(base)
         offset = pos ^ base
         if offset >= 1 << 21:
             raise ValueError("charsmap trie too large for darts offsets")
-        units[pos] = (units[pos] & ((1 << 31) | (1 << 8) | 0xFF)) | (offset << 10)
+        self.units[pos] = (self.units[pos] & ((1 << 31) | (1 << 8) | 0xFF)) | (offset << 10)
         for s in slots:
-            used_pos[base ^ s] = 1
+            self.used_pos[base ^ s] = 1
         if None in node:                                # leaf value unit at base ^ 0
-            units[base] = node[None] | (1 << 31)
+            self.units[base] = node[None] | (1 << 31)
         for c in labels:
-            child = node[c]
-            units[base ^ c] = c | ((1 << 8) if None in child else 0)
-            queue.append((child, base ^ c))
-    last = max(i for i, u in enumerate(used_pos) if u)
-    size = max((last | 0xFF) + 1, max((b | 0xFF) + 1 for b in used_base) if used_base else 256)
-    arr = np.asarray(units[:size], dtype="<u4")
-    return struct.pack("<I", arr.nbytes) + arr.tobytes() + bytes(blob)
+            self.units[base ^ c] = c | ((1 << 8) if None in node[c] else 0)
+        return [(node[c], base ^ c) for c in labels]
+
+    def units_array(self) -> np.ndarray:
+        last = max(i for i, u in enumerate(self.used_pos) if u)
+        size = max((last | 0xFF) + 1, max((b | 0xFF) + 1 for b in self.used_base) if self.used_base else 256)
+        return np.asarray(self.units[:size], dtype="<u4")
 
 
 def _ranges_regex(chars: Iterable[str], negate: bool) -> str:
