@@ -93,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         for workers in args.workers:
             results.append(one_setting(args.run, args.backend, args.threads, workers, texts_file, args.users,
                                        args.seconds, Path(tmp)))
-    print("| workers | users | requests | failures | p50 ms | p95 ms | p99 ms | req/s | /predict p95 ms | no key |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workers | users | requests | failures | p50 ms | p95 ms | p99 ms | req/s | /predict p95 ms | no key "
+          "| server counted |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['workers']} | {r['users']} | {r['requests']} | {r['failures']} | {r['p50_ms']:.0f} | "
               f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['req_per_s']} | {r['single_p95_ms']:.0f} | "
-              f"{r['without_key']} |")
+              f"{r['without_key']} | {r['server_counted'] if r['server_counted'] is not None else 'n/a'} |")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     ok = all(r["failures"] == 0 and r["without_key"] == 401 for r in results)

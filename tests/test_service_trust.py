@@ -86,7 +86,7 @@ def test_api_keys_guard_predictions_but_not_health(caplog):
     with caplog.at_level(logging.INFO, logger="emotions.serving.service"):
         app = app_with(api_keys=("k-one", "k-two"), api_keys_source="test")
     assert [r.getMessage() for r in caplog.records if "API keys" in r.getMessage()] == [
-        "API keys required: 2 key(s) from test; /health, /metrics and the docs pages open"]
+        "API keys required: 2 key(s) from test; /health, /metrics, / and the docs pages open"]
     assert "k-one" not in caplog.text
     with TestClient(app) as c:
         r = c.post("/predict", json={"text": "привет"})
@@ -135,7 +135,7 @@ def test_keys_and_switches_from_the_environment(tmp_path):
         True, False, 8, 2.5, 4)
     d = ServiceSettings.from_env({})
     assert (d.api_keys, d.cors_origins, d.protect_health, d.access_log, d.max_inflight, d.request_timeout_s,
-            d.micro_batch) == ((), (), False, True, 64, 30.0, 32)
+            d.micro_batch) == ((), (), False, True, 64, 30.0, 8)
     (tmp_path / "empty.txt").write_text("# no keys\n\n")
     for env, fragment in [({"EMOTIONS_API_KEYS_FILE": str(tmp_path / "empty.txt")}, "holds no key"),
                           ({"EMOTIONS_API_KEYS_FILE": str(tmp_path / "missing.txt")}, "cannot be read"),

@@ -2,8 +2,10 @@
 
 Keys come from $EMOTIONS_API_KEYS (comma-separated) and/or a file, one key per line ($EMOTIONS_API_KEYS_FILE
 or the serve command's --api-keys-file; blank lines and lines starting with # are skipped). No key
-configured = the service is open. With keys, every path needs one except the OpenAPI docs pages and,
-unless $EMOTIONS_PROTECT_HEALTH=1, /health and /metrics. A request without a valid key gets a 401 before
+configured = the service is open. With keys, every path needs one except the OpenAPI docs pages, the
+try-it page `/` (a static shell: it asks for a key and sends it with its own requests, since a browser
+cannot send a Bearer header when it opens a page) and, unless $EMOTIONS_PROTECT_HEALTH=1, /health and
+/metrics. A request without a valid key gets a 401 before
 its body is read. Keys are compared in constant time (sha256 digests, `hmac.compare_digest`, every key).
 """
 
@@ -16,7 +18,7 @@ from typing import Iterable, Mapping
 
 from .inputs import app_path
 
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_PATHS = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 DOCS_PREFIX = "/static-offline-docs/"
 HEALTH_PATHS = frozenset({"/health", "/metrics"})
 CHALLENGE = 'Bearer realm="emotions"'
@@ -57,7 +59,7 @@ def access_summary(keys: Iterable[str], source: str, protect_health: bool) -> st
     if not n:
         return ("no API keys configured (EMOTIONS_API_KEYS / EMOTIONS_API_KEYS_FILE): the service answers "
                 "anyone who can reach it")
-    opened = "docs pages open" if protect_health else "/health, /metrics and the docs pages open"
+    opened = "docs pages and / open" if protect_health else "/health, /metrics, / and the docs pages open"
     return f"API keys required: {n} key(s) from {source}; {opened}"
 
 
@@ -97,7 +99,7 @@ class ApiKeyAuth:
         self.protect_health = protect_health
 
     def is_open(self, path: str) -> bool:
-        """Paths that need no key: the docs pages and (unless protected) /health and /metrics."""
+        """Paths that need no key: the docs pages, the page at / and (unless protected) /health and /metrics."""
         return (path in DOCS_PATHS or path.startswith(DOCS_PREFIX)
                 or (not self.protect_health and path in HEALTH_PATHS))
 

@@ -1,0 +1,127 @@
+"""The try-it page at `/`: served offline, escapes what it shows, and works in a real browser (headless
+Debian Chromium driven by Playwright): type a sentence, see one bar per emotion with its threshold."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from emotions.data.preprocess import PreprocessConfig  # noqa: E402
+from emotions.models.base import Predictor  # noqa: E402
+from emotions.serving.service import create_app  # noqa: E402
+from emotions.serving.settings import ServiceSettings  # noqa: E402
+from live_server import serving  # noqa: E402
+
+LABELS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+THRESHOLDS = [0.3, 0.4, 0.5, 0.35, 0.6, 0.45, 0.5]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+class Lengthy(Predictor):
+    """Scores follow the text's length (so each text has its own, known answer)."""
+
+    kind = "lengthy"
+
+    def predict_proba_clean(self, texts):
+        n = np.array([len(t) for t in texts], dtype=float)[:, None]
+        return (np.sin(n * (1 + np.arange(len(self.labels)))) + 1) / 2
+
+    def save_weights(self, model_dir):
+        pass
+
+
+def app_for(labels=LABELS, **settings):
+    pred = Lengthy(labels=labels, multilabel=True, preprocess=PreprocessConfig(asr_dictionary=False),
+                   thresholds=THRESHOLDS[:len(labels)], task="cryptonite")
+    return create_app(predictor=pred, settings=ServiceSettings(**settings))
+
+
+# --- without a browser ---------------------------------------------------------------------------------------
+def test_the_page_is_self_contained_and_open_while_its_data_needs_the_key():
+    with TestClient(app_for(api_keys=("k1",))) as c:
+        r = c.get("/")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", r.text)       # no external asset
+        assert "connect-src 'self'" in r.headers["content-security-policy"]
+        assert "thresholds" not in r.text.split("<script>")[0]                    # no model data in the shell
+        assert c.get("/page/model").status_code == 401
+        data = c.get("/page/model", headers={"Authorization": "Bearer k1"}).json()
+        assert data["labels"] == LABELS and data["thresholds"]["joy"] == pytest.approx(0.35)
+
+
+def test_label_names_are_data_not_markup():
+    evil = ["<img src=x onerror=alert(1)>", "</script><script>alert(2)</script>"]
+    with TestClient(app_for(labels=evil)) as c:
+        assert "onerror" not in c.get("/").text                                 # the shell never holds labels
+        assert c.get("/page/model").json()["labels"] == evil                      # JSON, drawn with textContent
+
+
+# --- in a real browser ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:            # Playwright gives each launch a fresh, empty profile
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def bars(page) -> dict[str, dict]:
+    return page.eval_on_selector_all(".bar", """rows => Object.fromEntries(rows.map(r => [r.dataset.label, {
+        score: Number(r.dataset.score), threshold: Number(r.dataset.threshold),
+        decided: r.classList.contains('decided'),
+        marker: r.querySelector('.threshold') ? r.querySelector('.threshold').style.left : null}]))""")
+
+
+def test_type_a_sentence_and_see_the_bars(browser, tmp_path):
+    import httpx
+
+    text = "я так рада что ты пришёл"
+    with serving(app_for()) as url:
+        want = httpx.post(url + "/predict", json={"text": text}).json()
+        page = browser.new_page()
+        outside = []
+        page.on("request", lambda req: outside.append(req.url) if not req.url.startswith(url) else None)
+        page.goto(url + "/")
+        page.fill("#text", text)
+        page.click("#classify")
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        got = bars(page)
+        page.wait_for_timeout(400)                                               # the bars' CSS transition
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        page.close()
+    assert list(got) == LABELS                                                   # one bar per emotion
+    for label, t in zip(LABELS, THRESHOLDS):
+        assert got[label]["score"] == pytest.approx(want["scores"][label], abs=1e-6)
+        assert got[label]["threshold"] == pytest.approx(t) and got[label]["marker"] == f"{100 * t:g}%"
+    assert [l for l in LABELS if got[l]["decided"]] == want["labels"]
+    assert outside == []                                                         # nothing fetched from elsewhere
+
+
+def test_with_keys_the_page_asks_for_one_and_then_works(browser):
+    with serving(app_for(api_keys=("sesame",))) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('status').textContent.includes('401')", timeout=10_000)
+        assert page.is_visible("#key")
+        page.fill("#text", "ужас какой")
+        page.fill("#key", "wrong")
+        page.click("#use-key")
+        page.wait_for_function("document.getElementById('status').textContent.includes('invalid API key')",
+                               timeout=10_000)
+        page.fill("#key", "sesame")
+        page.click("#use-key")
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        assert len(bars(page)) == len(LABELS)
+        page.close()
