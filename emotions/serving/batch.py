@@ -3,6 +3,7 @@
     python -m emotions.predict --run RUN --input FILE --output FILE [--backend auto|onnx-int8|onnx|torch|native]
                                [--text-column text] [--keep COL ...] [--scores] [--chunk-rows 10000]
                                [--max-chars 2000] [--threads N] [--restart] [--force] [--no-progress]
+                               [--engine local|ray] [--ray-address ADDR] [--ray-actors N] [--ray-batch-rows N]
 
 The input is read `chunk_rows` rows at a time (memory does not grow with the file), each chunk is
 predicted with the run's preprocessing and tuned thresholds (the service's predictor: ONNX int8 when
@@ -13,7 +14,9 @@ missing text get no labels; they keep their row number and the problem in the `e
 listed in `OUTPUT.errors.csv` (rows in == rows out: a CSV's blank lines are rows too). Texts longer than
 `max_chars` are cut as the service cuts them, and the `truncated` column says so. A job holds
 `OUTPUT.lock` while it runs, so a second job on the same output is refused; the input is never the
-output. `BatchPredictor` is the same per-chunk step for Ray Data / Spark.
+output. `BatchPredictor` is the same per-chunk step for Ray Data / Spark. `--engine ray` runs the same
+job as a Ray Data pipeline, N model copies in Ray actors, into the same output file
+(emotions.serving.batch_ray; Ray is an optional install).
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ from ..core.io import atomic_path, file_sha256, write_csv_atomic, write_json_ato
 from ..models.base import Predictor
 from .batch_files import (STATE_FILE, BatchInputError, OutputLockError, ResumeMismatchError, check_paths,
                           estimate_rows, file_format, iter_chunks, output_lock, prepare_work)
-from .inputs import DEFAULT_MAX_CHARS, is_blank, limit_text
+from .inputs import DEFAULT_MAX_CHARS, limit_text, text_problem
 from .model_folder import ModelFolderError
 from .onnx_predictor import INT8_FILE, StaleExportError, locate
 
 log = logging.getLogger(__name__)
 
 ROW, ERROR, TRUNCATED = "row", "error", "truncated"
+ENGINES = ("local", "ray")
 
 
 class BatchPredictor:
@@ -83,15 +87,7 @@ class BatchPredictor:
     @staticmethod
     def problems(texts: pd.Series) -> np.ndarray:
         """Per row: "" for a usable text, else why it gets no labels (missing, not a string, blank)."""
-        problems = np.full(len(texts), "", dtype=object)
-        for i, t in enumerate(texts):
-            if t is None or (isinstance(t, float) and np.isnan(t)) or t is pd.NA:
-                problems[i] = "missing text"
-            elif not isinstance(t, str):
-                problems[i] = f"text is a {type(t).__name__}, not a string"
-            elif is_blank(t):
-                problems[i] = "empty text"
-        return problems
+        return np.array([text_problem(t) for t in texts], dtype=object)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         self.check_columns(batch.columns)
@@ -178,8 +174,20 @@ def predict_file(run: str | Path, input_path: str | Path, output_path: str | Pat
                  text_column: str = "text", keep: Sequence[str] | None = None, scores: bool = False,
                  chunk_rows: int = 10_000, threads: int | None = None, restart: bool = False, force: bool = False,
                  progress: bool = True, predictor: Predictor | None = None, max_chars: int = DEFAULT_MAX_CHARS,
-                 on_chunk: Callable[[int], None] | None = None) -> BatchSummary:
-    """Predict every row of `input_path` into `output_path` (see the module doc). Resumable."""
+                 on_chunk: Callable[[int], None] | None = None, engine: str = "local",
+                 ray_address: str | None = None, ray_actors: int | None = None,
+                 ray_batch_rows: int | None = None) -> BatchSummary:
+    """Predict every row of `input_path` into `output_path` (see the module doc). Resumable.
+
+    `engine="ray"`: the same job on Ray (emotions.serving.batch_ray); `threads` is then per model copy."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "ray":
+        if predictor is not None:
+            raise ValueError("engine 'ray' loads the model in each Ray actor: a given predictor is local-only")
+        from . import batch_ray
+
+        batch_ray.import_ray()
     input_path, output_path = Path(input_path), Path(output_path)
     in_fmt, out_fmt = file_format(input_path), file_format(output_path)
     if not input_path.is_file():
@@ -191,18 +199,27 @@ def predict_file(run: str | Path, input_path: str | Path, output_path: str | Pat
         if output_path.exists() and not force:
             raise FileExistsError(f"{output_path} exists; pass --force to replace it")
         backend = pick_backend(run, backend) if predictor is None else backend
-        if predictor is None:
-            from .backends import load_backend
+        if engine == "ray":
+            step = batch_ray.driver_step(run, text_column, keep, scores, max_chars)
+        else:
+            if predictor is None:
+                from .backends import load_backend
 
-            predictor = load_backend(run, backend, threads=threads, auto_export=False)
-        step = BatchPredictor(predictor, text_column, keep, scores, max_chars)
+                predictor = load_backend(run, backend, threads=threads, auto_export=False)
+            step = BatchPredictor(predictor, text_column, keep, scores, max_chars)
         work = output_path.with_name(output_path.name + ".partial")
         state = {"input": str(input_path.resolve()), "input_sha256": file_sha256(input_path),
                  "model": model_fingerprint(run), "backend": backend, "chunk_rows": chunk_rows,
                  "text_column": text_column, "keep": step.keep, "scores": scores, "max_chars": step.max_chars}
         prepare_work(work, output_path, state, restart, previous)
         t0 = time.perf_counter()
-        rows, chunks, reused = _predict_chunks(step, input_path, in_fmt, chunk_rows, work, state, progress, on_chunk)
+        if engine == "ray":
+            rows, chunks, reused = batch_ray.predict_chunks_ray(
+                step, run, backend, threads, input_path, in_fmt, chunk_rows, work, state, progress, on_chunk,
+                address=ray_address, actors=ray_actors, batch_rows=ray_batch_rows)
+        else:
+            rows, chunks, reused = _predict_chunks(step, input_path, in_fmt, chunk_rows, work, state, progress,
+                                                   on_chunk)
         bad, errors_file = _join_parts(work, chunks, rows, output_path, out_fmt)
         shutil.rmtree(work)
     seconds = time.perf_counter() - t0
@@ -297,22 +314,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--chunk-rows", type=int, default=10_000, help="rows per chunk (memory, resume granularity)")
     ap.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
                     help="longer texts are cut (as the service cuts them); the truncated column says so")
-    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="inference threads (default: all cores; with --engine ray: per model copy, default 1)")
     ap.add_argument("--restart", action="store_true", help="discard parts of an interrupted job")
     ap.add_argument("--force", action="store_true", help="replace an existing output file")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--summary", type=Path, help="also write the job's numbers (rows/s, peak memory) as JSON")
+    ray = ap.add_argument_group("Ray (--engine ray: the same job, the same output file; resumes as local does)")
+    ray.add_argument("--engine", default="local", choices=ENGINES,
+                     help="local: this process; ray: a Ray Data job, the model loaded once per Ray actor "
+                          "(needs pip install \"ray[data]\")")
+    ray.add_argument("--ray-address", default=None,
+                     help="default: start a local Ray cluster; auto: the cluster of `ray start` on this machine; "
+                          "ray://HOST:10001 (the model folder at the same path on every node)")
+    ray.add_argument("--ray-actors", type=int, default=None,
+                     help="model copies (Ray actors); default: the cluster's CPUs / --threads")
+    ray.add_argument("--ray-batch-rows", type=int, default=None,
+                     help="rows per Ray batch, one actor call each (default: 1000, at most --chunk-rows)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from .backends import MissingInstallError
 
+    if args.engine == "ray":
+        from .batch_ray import RayMissingError, import_ray
+
+        try:
+            import_ray()
+        except RayMissingError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     main_thread = threading.current_thread() is threading.main_thread()
     previous_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None   # killed: lock removed
     try:
         s = predict_file(args.run, args.input, args.output, backend=args.backend, text_column=args.text_column,
                          keep=args.keep, scores=args.scores, chunk_rows=args.chunk_rows, threads=args.threads,
                          restart=args.restart, force=args.force, progress=not args.no_progress,
-                         max_chars=args.max_chars)
+                         max_chars=args.max_chars, engine=args.engine, ray_address=args.ray_address,
+                         ray_actors=args.ray_actors, ray_batch_rows=args.ray_batch_rows)
     except (BatchInputError, ResumeMismatchError, OutputLockError, StaleExportError, ModelFolderError,
             MissingInstallError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
