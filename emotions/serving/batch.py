@@ -330,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ray.add_argument("--ray-actors", type=int, default=None,
                      help="model copies (Ray actors); default: the cluster's CPUs / --threads")
     ray.add_argument("--ray-batch-rows", type=int, default=None,
-                     help="rows per Ray batch, one actor call each (default: 1000, at most --chunk-rows)")
+                     help="rows per Ray batch, one actor call each (default: --chunk-rows, which gives scores "
+                          "equal to the local engine's to the bit; fewer: float rounding may differ)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from .backends import MissingInstallError

@@ -19,9 +19,14 @@ one read task reads the file with the local engine's own chunk iterator (`batch_
 the same rows, blank CSV lines included, the same UTF-8 and parse errors) and numbers the rows.
 Ray Data also turns pandas batches into Arrow blocks and back (observed with ray 2.60: `str` columns
 come back as `large_string[pyarrow]`, `Int8` as `int8[pyarrow]`), which would change the output's
-types. So each Ray row carries one piece of a chunk pickled (`--ray-batch-rows` rows, default 1,000),
-and the actor sends its output frame back the same way: the frames the local engine would write arrive
-unchanged.
+types. So each Ray row carries one piece of a chunk pickled, and the actor sends its output frame back
+the same way: the frames the local engine would write arrive unchanged.
+
+A piece is a whole chunk by default (`--ray-batch-rows` = `--chunk-rows`): the model then sees exactly
+the batches the local engine gives it, so the scores are the same to the bit. Smaller pieces spread a
+chunk over several actors, but the model batches the texts differently, and the scores can differ by
+float rounding (1e-7 on the int8 tiny model; the labels were the same); to spread a small file over
+the actors exactly, give both engines a smaller `--chunk-rows` instead.
 
 Resume works as with the local engine: the parts already in `OUTPUT.partial/` are not predicted again
 (the read task still reads them, to count and number the rows). On a real cluster (`--ray-address
@@ -51,9 +56,6 @@ from .onnx_predictor import locate
 log = logging.getLogger(__name__)
 
 RAY_VERSION = "2.60.0"
-# rows per Ray batch: small enough that one 10,000-row chunk keeps several actors busy (one batch per actor
-# call), big enough that Ray's per-batch overhead is noise
-DEFAULT_BATCH_ROWS = 1000
 RAY_INSTALL = f'pip install "ray[data]=={RAY_VERSION}"'
 # offline and quiet: no usage report, no dashboard, no Ray Data progress bars (the job has its own)
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
@@ -229,7 +231,7 @@ def predict_chunks_ray(step: BatchPredictor, run: str | Path, backend: str, thre
                        on_chunk: Callable[[int], None] | None, *, address: str | None = None,
                        actors: int | None = None, batch_rows: int | None = None) -> tuple[int, int, int]:
     """`batch._predict_chunks` on Ray: every chunk's part in `work`; return (rows, chunks, chunks reused)."""
-    piece_rows = min(DEFAULT_BATCH_ROWS if batch_rows is None else int(batch_rows), chunk_rows)
+    piece_rows = chunk_rows if batch_rows is None else min(int(batch_rows), chunk_rows)
     if piece_rows < 1:
         raise ValueError(f"--ray-batch-rows must be >= 1, got {batch_rows}")
     ray = import_ray()
