@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"encoder": "tiny", "tiny_vocab_size": 300, "head_layers": 0, "lr": 1e-3, "batch_size": 8, "epochs": 2,
           "patience": 0, "progress": False, "max_length": 32, "preprocess": {"asr_dictionary": False}}
 N_TRAIN, N_TUNE = 96, 41
-MODEL_FILES = {"encoder", "head.safetensors", "history.json", "model_card.json"}
+MODEL_FILES = {"encoder", "head.safetensors", "history.json", "manifest.json", "model_card.json"}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -213,22 +213,30 @@ def test_a_flood_of_errors_writes_few_lines(caplog):
     assert access_lines(caplog)[-1]["held_back"] == n - written
 
 
-def test_repeat_limiter_and_filter_count_what_they_hold_back(caplog):
+def test_repeat_limiter_and_filter_count_what_they_hold_back():
     now = [0.0]
     limiter = RepeatLimiter(per_second=3, clock=lambda: now[0])
     assert [limiter.allow("k") for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
     assert limiter.allow("other") == (True, 0)
     now[0] = 1.5
     assert limiter.allow("k") == (True, 2)
+    # a handler on the logger itself: earlier tests may configure "emotions" not to propagate to root (caplog)
+    records: list[logging.LogRecord] = []
+    collect = logging.Handler()
+    collect.emit = records.append
     logger = logging.getLogger("emotions.test_repeat")
+    logger.setLevel(logging.INFO)
     logger.addFilter(RepeatFilter(per_second=2))
-    with caplog.at_level(logging.INFO, logger=logger.name):
+    logger.addHandler(collect)
+    try:
         for i in range(6):
             logger.error("inference failed on a batch of %d texts", i)
         logger.info("info lines are never held back")
         logger.info("info lines are never held back")
-    assert [r.levelno for r in caplog.records].count(logging.ERROR) == 2
-    assert len([r for r in caplog.records if r.levelno == logging.INFO]) == 2
+    finally:
+        logger.removeHandler(collect)
+    assert [r.levelno for r in records].count(logging.ERROR) == 2
+    assert len([r for r in records if r.levelno == logging.INFO]) == 2
 
 
 def test_metrics_count_requests_texts_and_truncation():

@@ -39,10 +39,11 @@ class Lengthy(Predictor):
         pass
 
 
-def app_for(labels=LABELS, **settings):
-    pred = Lengthy(labels=labels, multilabel=True, preprocess=PreprocessConfig(asr_dictionary=False),
+def app_for(labels=LABELS, multilabel=True, limits=None, **settings):
+    """An app on a Lengthy model; `limits`: create_app's max_chars / max_body_bytes."""
+    pred = Lengthy(labels=labels, multilabel=multilabel, preprocess=PreprocessConfig(asr_dictionary=False),
                    thresholds=THRESHOLDS[:len(labels)], task="cryptonite")
-    return create_app(predictor=pred, settings=ServiceSettings(**settings))
+    return create_app(predictor=pred, settings=ServiceSettings(**settings), **(limits or {}))
 
 
 # --- without a browser ---------------------------------------------------------------------------------------
@@ -113,15 +114,93 @@ def test_with_keys_the_page_asks_for_one_and_then_works(browser):
     with serving(app_for(api_keys=("sesame",))) as url:
         page = browser.new_page()
         page.goto(url + "/")
-        page.wait_for_function("document.getElementById('status').textContent.includes('401')", timeout=10_000)
+        # selectors, not wait_for_function: the page's CSP forbids the eval() that one uses
+        page.wait_for_selector("#status:has-text('401')", timeout=10_000)
         assert page.is_visible("#key")
         page.fill("#text", "ужас какой")
         page.fill("#key", "wrong")
         page.click("#use-key")
-        page.wait_for_function("document.getElementById('status').textContent.includes('invalid API key')",
-                               timeout=10_000)
+        page.wait_for_selector("#status:has-text('invalid API key')", timeout=10_000)
         page.fill("#key", "sesame")
-        page.click("#use-key")
+        page.press("#key", "Enter")                                              # Enter uses the key too
         page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
         assert len(bars(page)) == len(LABELS)
         page.close()
+
+
+def status_has(page, fragment: str) -> None:
+    """Wait until the status line contains `fragment`."""
+    page.wait_for_selector(f'#status:has-text("{fragment}")', timeout=10_000)    # CSP forbids wait_for_function
+
+
+def classify_by_keyboard(page, text: str) -> None:
+    """Type `text`, press Ctrl+Enter, wait for the answer (bars drawn or a status line)."""
+    page.evaluate("delete document.getElementById('bars').dataset.done")
+    page.fill("#text", text)
+    page.press("#text", "Control+Enter")
+
+
+def test_single_label_notes_and_errors(browser):
+    import httpx
+
+    limits = {"max_chars": 20, "max_body_bytes": 600}
+    with serving(app_for(multilabel=False, limits=limits)) as url:
+        want = httpx.post(url + "/predict", json={"text": "ну и ладно"}).json()
+        page = browser.new_page()
+        page.goto(url + "/")
+        classify_by_keyboard(page, "ну и ладно")                                  # Ctrl+Enter classifies
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        got = bars(page)
+        assert all(b["marker"] is None for b in got.values())                    # no threshold: no marker
+        best = max(LABELS, key=lambda l: want["scores"][l])
+        assert [l for l in LABELS if got[l]["decided"]] == want["labels"] == [best]   # the argmax is chosen
+        classify_by_keyboard(page, "мне очень грустно сегодня, правда")             # over max_chars
+        status_has(page, "cut to the service's length limit")
+        classify_by_keyboard(page, "!!!???...")                                     # empty after preprocessing
+        status_has(page, "empty after preprocessing")
+        classify_by_keyboard(page, "я " * 1000)                                     # body over 600 bytes
+        status_has(page, "Error 413")
+        assert page.is_enabled("#classify")                                       # still usable afterwards
+        classify_by_keyboard(page, "ладно")
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        page.close()
+
+
+def test_label_names_with_markup_are_shown_as_text_in_the_browser(browser):
+    evil = ["<img src=x onerror=alert(1)>", "</script><script>alert(2)</script>", "joy"]
+    with serving(app_for(labels=evil)) as url:
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url + "/")
+        classify_by_keyboard(page, "вот это да")
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        names = page.eval_on_selector_all(".bar .name", "els => els.map(e => e.textContent)")
+        assert names == evil and page.query_selector_all("#bars img, #bars script") == []
+        page.close()
+    assert dialogs == []                                                          # nothing ran
+
+
+def test_a_tiny_trained_run_folder_in_the_browser(browser, tmp_path):
+    torch = pytest.importorskip("torch")  # noqa: F841
+    import httpx
+    from tiny_runs import make_tiny_transformer
+
+    run = tmp_path / "run"
+    texts = ["я так рад тебя видеть", "это просто ужасно", "мне страшно", "какая мерзость", "ну и ладно"]
+    pred = make_tiny_transformer(run, texts * 5, thresholds=[0.3, 0.4, 0.5, 0.5, 0.6, 0.5, 0.5])
+    with serving(create_app(run, "torch", threads=1, settings=ServiceSettings())) as url:
+        want = httpx.post(url + "/predict", json={"text": texts[0]}).json()
+        page = browser.new_page(viewport={"width": 820, "height": 560})
+        page.goto(url + "/")
+        classify_by_keyboard(page, texts[0])
+        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        got = bars(page)
+        page.wait_for_timeout(400)                                               # the bars' CSS transition
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)       # to look at by hand
+        page.close()
+    assert list(got) == pred.labels
+    for label, t in zip(pred.labels, pred.thresholds):
+        assert got[label]["score"] == pytest.approx(want["scores"][label], abs=1e-6)
+        assert got[label]["threshold"] == pytest.approx(t)
+    assert [l for l in pred.labels if got[l]["decided"]] == want["labels"]

@@ -4,8 +4,9 @@
   `Retry-After` at once, instead of waiting in an ever longer queue. /health and /metrics are not counted.
 - `MicroBatcher`: a request's texts go to the inference thread in micro-batches, one after the other. A
   request of more than `INTERACTIVE_TEXTS` texts goes in the worker's bulk lane, so a single text arriving
-  meanwhile runs before its next micro-batch instead of after all of it (`worker`). Before each micro-batch it checks the request's deadline (504 once past) and whether the client has
-  gone (the rest is skipped, logged as 499).
+  meanwhile runs before its next micro-batch instead of after all of it (`worker`). Before each micro-batch
+  it checks the request's deadline (504 once past) and whether the client has gone (the rest is skipped,
+  logged as 499).
 """
 
 from __future__ import annotations
