@@ -151,7 +151,6 @@ def baseline_loop(args, texts, y, tokenizer, device, shape) -> dict:
     r = run_loop("baseline: pad 64, fp32, batch 64, plain AdamW", model, loader, step, args.steps, args.warmup,
                  device, shape)
     r.update(batch_size=args.baseline_batch, max_length=args.baseline_length, precision="fp32")
-    del model, opt
     return r
 
 
@@ -187,7 +186,6 @@ def ours_loop(args, texts, y, tokenizer, device, shape) -> dict:
                  model, loader, step, args.steps, args.warmup, device, shape)
     r.update(batch_size=args.ours_batch, max_length=args.ours_length, precision="bf16" if dtype else "fp32",
              final_loss_sum=float(loss_sum.item()))
-    del model, opt
     return r
 
 
