@@ -85,7 +85,25 @@ def bars(page) -> dict[str, dict]:
         marker: r.querySelector('.threshold') ? r.querySelector('.threshold').style.left : null}]))""")
 
 
-def test_type_a_sentence_and_see_the_bars(browser, tmp_path):
+# selectors, not wait_for_function: the page's CSP forbids the eval() that one uses
+def wait_for_bars(page) -> None:
+    """Wait until the page has drawn the bars of its latest answer."""
+    page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+
+
+def status_has(page, fragment: str) -> None:
+    """Wait until the status line contains `fragment`."""
+    page.wait_for_selector(f'#status:has-text("{fragment}")', timeout=10_000)
+
+
+def classify_by_keyboard(page, text: str) -> None:
+    """Type `text` and press Ctrl+Enter (after clearing the done mark, so `wait_for_bars` waits for this one)."""
+    page.evaluate("delete document.getElementById('bars').dataset.done")
+    page.fill("#text", text)
+    page.press("#text", "Control+Enter")
+
+
+def test_type_a_sentence_and_see_the_bars(browser):
     import httpx
 
     text = "я так рада что ты пришёл"
@@ -97,10 +115,8 @@ def test_type_a_sentence_and_see_the_bars(browser, tmp_path):
         page.goto(url + "/")
         page.fill("#text", text)
         page.click("#classify")
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         got = bars(page)
-        page.wait_for_timeout(400)                                               # the bars' CSS transition
-        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         page.close()
     assert list(got) == LABELS                                                   # one bar per emotion
     for label, t in zip(LABELS, THRESHOLDS):
@@ -114,30 +130,17 @@ def test_with_keys_the_page_asks_for_one_and_then_works(browser):
     with serving(app_for(api_keys=("sesame",))) as url:
         page = browser.new_page()
         page.goto(url + "/")
-        # selectors, not wait_for_function: the page's CSP forbids the eval() that one uses
-        page.wait_for_selector("#status:has-text('401')", timeout=10_000)
+        status_has(page, "401")
         assert page.is_visible("#key")
         page.fill("#text", "ужас какой")
         page.fill("#key", "wrong")
         page.click("#use-key")
-        page.wait_for_selector("#status:has-text('invalid API key')", timeout=10_000)
+        status_has(page, "invalid API key")
         page.fill("#key", "sesame")
         page.press("#key", "Enter")                                              # Enter uses the key too
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         assert len(bars(page)) == len(LABELS)
         page.close()
-
-
-def status_has(page, fragment: str) -> None:
-    """Wait until the status line contains `fragment`."""
-    page.wait_for_selector(f'#status:has-text("{fragment}")', timeout=10_000)    # CSP forbids wait_for_function
-
-
-def classify_by_keyboard(page, text: str) -> None:
-    """Type `text`, press Ctrl+Enter, wait for the answer (bars drawn or a status line)."""
-    page.evaluate("delete document.getElementById('bars').dataset.done")
-    page.fill("#text", text)
-    page.press("#text", "Control+Enter")
 
 
 def test_single_label_notes_and_errors(browser):
@@ -149,7 +152,7 @@ def test_single_label_notes_and_errors(browser):
         page = browser.new_page()
         page.goto(url + "/")
         classify_by_keyboard(page, "ну и ладно")                                  # Ctrl+Enter classifies
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         got = bars(page)
         assert all(b["marker"] is None for b in got.values())                    # no threshold: no marker
         best = max(LABELS, key=lambda l: want["scores"][l])
@@ -162,7 +165,7 @@ def test_single_label_notes_and_errors(browser):
         status_has(page, "Error 413")
         assert page.is_enabled("#classify")                                       # still usable afterwards
         classify_by_keyboard(page, "ладно")
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         page.close()
 
 
@@ -174,7 +177,7 @@ def test_label_names_with_markup_are_shown_as_text_in_the_browser(browser):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url + "/")
         classify_by_keyboard(page, "вот это да")
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         names = page.eval_on_selector_all(".bar .name", "els => els.map(e => e.textContent)")
         assert names == evil and page.query_selector_all("#bars img, #bars script") == []
         page.close()
@@ -182,7 +185,7 @@ def test_label_names_with_markup_are_shown_as_text_in_the_browser(browser):
 
 
 def test_a_tiny_trained_run_folder_in_the_browser(browser, tmp_path):
-    torch = pytest.importorskip("torch")  # noqa: F841
+    pytest.importorskip("torch")
     import httpx
     from tiny_runs import make_tiny_transformer
 
@@ -191,13 +194,11 @@ def test_a_tiny_trained_run_folder_in_the_browser(browser, tmp_path):
     pred = make_tiny_transformer(run, texts * 5, thresholds=[0.3, 0.4, 0.5, 0.5, 0.6, 0.5, 0.5])
     with serving(create_app(run, "torch", threads=1, settings=ServiceSettings())) as url:
         want = httpx.post(url + "/predict", json={"text": texts[0]}).json()
-        page = browser.new_page(viewport={"width": 820, "height": 560})
+        page = browser.new_page()
         page.goto(url + "/")
         classify_by_keyboard(page, texts[0])
-        page.wait_for_selector("#bars[data-done='1']", timeout=10_000)
+        wait_for_bars(page)
         got = bars(page)
-        page.wait_for_timeout(400)                                               # the bars' CSS transition
-        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)       # to look at by hand
         page.close()
     assert list(got) == pred.labels
     for label, t in zip(pred.labels, pred.thresholds):
